@@ -1,0 +1,105 @@
+// Command n3x is the Pulumi program for the n3x build-runner fleet on AWS.
+package main
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+)
+
+func main() {
+	pulumi.Run(func(ctx *pulumi.Context) error {
+		f, err := deployFleet(ctx)
+		if err != nil {
+			return err
+		}
+		for name, value := range f.outputs() {
+			ctx.Export(name, value)
+		}
+		return nil
+	})
+}
+
+// fleet is what one stack deploys.
+type fleet struct {
+	sharedResources
+	runners []*runner
+}
+
+// deployFleet validates the configuration, checks it against AWS and only then
+// registers resources, so a broken stack creates nothing.
+func deployFleet(ctx *pulumi.Context) (*fleet, error) {
+	cfg, err := loadConfig(config.New(ctx, configNamespace).Get, ctx.Stack())
+	if err != nil {
+		return nil, err
+	}
+	p, warnings, err := preflight(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, warning := range warnings {
+		if err := ctx.Log.Warn(warning, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	f := &fleet{sharedResources: sharedResources{placement: p}}
+	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p); err != nil {
+		return nil, err
+	}
+	keyName := cfg.NamePrefix + "-runner-key"
+	f.keyPair, err = ec2.NewKeyPair(ctx, "runner-key", &ec2.KeyPairArgs{
+		KeyName:   pulumi.String(keyName),
+		PublicKey: pulumi.String(cfg.SSHPublicKey),
+		Tags:      sharedTags(ctx, keyName),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key pair %s: %w", keyName, err)
+	}
+	for _, spec := range runnerSpecs(cfg) {
+		r, err := newRunner(ctx, cfg, spec, f.sharedResources)
+		if err != nil {
+			return nil, err
+		}
+		f.runners = append(f.runners, r)
+	}
+	return f, nil
+}
+
+// outputs are the stack outputs: shared ones plus each configured runner's.
+func (f *fleet) outputs() map[string]pulumi.Input {
+	outputs := map[string]pulumi.Input{
+		"securityGroupId":  f.securityGroup.ID(),
+		"keyPairName":      f.keyPair.KeyName,
+		"availabilityZone": pulumi.String(f.placement.Zone),
+	}
+	for _, r := range f.runners {
+		for name, value := range r.outputs() {
+			outputs[name] = value
+		}
+	}
+	return outputs
+}
+
+// sharedTags tag resources every runner uses. Operator-wide tags (cost centre, owner)
+// belong in the provider's aws:defaultTags, which merges them into all of these.
+func sharedTags(ctx *pulumi.Context, name string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"Name":    pulumi.String(name),
+		"Project": pulumi.String(ctx.Project()),
+		"Stack":   pulumi.String(ctx.Stack()),
+	}
+}
+
+// runnerTags add the runner's architecture and role, and a volume's purpose.
+func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulumi.StringMap {
+	tags := sharedTags(ctx, name)
+	tags["Arch"] = pulumi.String(spec.arch)
+	tags["Role"] = pulumi.String("build-runner")
+	if purpose != "" {
+		tags["Purpose"] = pulumi.String(purpose)
+	}
+	return tags
+}

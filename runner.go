@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// runnerSpec is everything that differs between the x86_64 and the Graviton runner.
+type runnerSpec struct {
+	name            string // logical-name and output prefix: "x86", "graviton"
+	arch            string // EC2 architecture of AMI and instance type: "x86_64", "arm64"
+	ami             string
+	instanceType    string
+	amiKey          string // config keys, for messages
+	instanceTypeKey string
+}
+
+// runnerSpecs lists the configured runners: x86_64 always, Graviton when its AMI is set.
+func runnerSpecs(cfg Config) []runnerSpec {
+	specs := []runnerSpec{{
+		name: "x86", arch: "x86_64", ami: cfg.AmiX86, instanceType: cfg.InstanceTypeX86,
+		amiKey: keyAmiX86, instanceTypeKey: keyInstanceTypeX86,
+	}}
+	if cfg.AmiArm64 != "" {
+		specs = append(specs, runnerSpec{
+			name: "graviton", arch: "arm64", ami: cfg.AmiArm64, instanceType: cfg.InstanceTypeGraviton,
+			amiKey: keyAmiArm64, instanceTypeKey: keyInstanceTypeGraviton,
+		})
+	}
+	return specs
+}
+
+// instanceTypes lists the configured runners' instance types.
+func instanceTypes(cfg Config) []string {
+	var types []string
+	for _, spec := range runnerSpecs(cfg) {
+		types = append(types, spec.instanceType)
+	}
+	return types
+}
+
+// dataVolumeSpec is one of the EBS volumes that outlive the runner's instance.
+type dataVolumeSpec struct {
+	role    string // "cache" or "yocto": logical names and outputs
+	device  string // EBS device name; /dev/nvme1n1 and /dev/nvme2n1 on Nitro
+	purpose string // Purpose tag, read by operators in the console
+	VolumeConfig
+}
+
+func dataVolumeSpecs(cfg Config) []dataVolumeSpec {
+	return []dataVolumeSpec{
+		{role: "cache", device: "/dev/sdf", purpose: "nix-store-zfs-cache", VolumeConfig: cfg.CacheVolume},
+		{role: "yocto", device: "/dev/sdg", purpose: "yocto-dl-dir-sstate", VolumeConfig: cfg.YoctoVolume},
+	}
+}
+
+// runner is one build runner: its instance, the stable address in front of it and
+// its data volumes by role.
+type runner struct {
+	spec     runnerSpec
+	instance *ec2.Instance
+	address  *ec2.Eip
+	volumes  map[string]*ebs.Volume
+}
+
+// sharedResources are what every runner is wired to.
+type sharedResources struct {
+	placement     placement
+	securityGroup *ec2.SecurityGroup
+	keyPair       *ec2.KeyPair
+}
+
+// newRunner builds one runner from its spec. The instance is disposable (a new AMI
+// replaces it); the volumes and the Elastic IP are not, and their attachments are
+// deleted before they are recreated because EBS and EIPs attach to one instance at a time.
+func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources) (*runner, error) {
+	name := fmt.Sprintf("%s-%s-runner", cfg.NamePrefix, spec.name)
+	instanceArgs := &ec2.InstanceArgs{
+		Ami:                 pulumi.String(spec.ami),
+		InstanceType:        pulumi.String(spec.instanceType),
+		KeyName:             shared.keyPair.KeyName,
+		VpcSecurityGroupIds: pulumi.StringArray{shared.securityGroup.ID()},
+		AvailabilityZone:    pulumi.String(shared.placement.Zone),
+		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
+			VolumeType:          pulumi.String("gp3"),
+			VolumeSize:          pulumi.Int(cfg.RootVolumeSize),
+			Encrypted:           pulumi.Bool(true),
+			DeleteOnTermination: pulumi.Bool(true),
+			Tags:                runnerTags(ctx, spec, name+"-root", "nixos-system"),
+		},
+		// IMDSv2 only: a token is required, so SSRF through the proxies cannot read credentials.
+		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
+			HttpEndpoint: pulumi.String("enabled"),
+			HttpTokens:   pulumi.String("required"),
+		},
+		Tags: runnerTags(ctx, spec, name, ""),
+	}
+	if shared.placement.SubnetID != "" {
+		instanceArgs.SubnetId = pulumi.String(shared.placement.SubnetID)
+	}
+	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", instanceArgs)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: %w", name, err)
+	}
+
+	r := &runner{spec: spec, instance: instance, volumes: map[string]*ebs.Volume{}}
+	for _, vol := range dataVolumeSpecs(cfg) {
+		volumeName := name + "-" + vol.role
+		volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, &ebs.VolumeArgs{
+			AvailabilityZone: pulumi.String(shared.placement.Zone),
+			Type:             pulumi.String("gp3"),
+			Size:             pulumi.Int(vol.SizeGiB),
+			Iops:             pulumi.Int(vol.Iops),
+			Throughput:       pulumi.Int(vol.ThroughputMiBs),
+			Encrypted:        pulumi.Bool(true),
+			Tags:             runnerTags(ctx, spec, volumeName, vol.purpose),
+		}, pulumi.Protect(cfg.ProtectVolumes))
+		if err != nil {
+			return nil, fmt.Errorf("%s volume %s: %w", vol.role, volumeName, err)
+		}
+		// Stopping first lets NixOS export the ZFS pool and unmount cleanly before EC2 detaches.
+		if _, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
+			DeviceName:                  pulumi.String(vol.device),
+			VolumeId:                    volume.ID(),
+			InstanceId:                  instance.ID(),
+			StopInstanceBeforeDetaching: pulumi.Bool(true),
+		}, pulumi.DeleteBeforeReplace(true)); err != nil {
+			return nil, fmt.Errorf("%s attachment of %s: %w", vol.role, volumeName, err)
+		}
+		r.volumes[vol.role] = volume
+	}
+
+	r.address, err = ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
+		Domain: pulumi.String("vpc"),
+		Tags:   runnerTags(ctx, spec, name+"-address", ""),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("elastic IP of %s: %w", name, err)
+	}
+	if _, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
+		AllocationId: r.address.AllocationId,
+		InstanceId:   instance.ID(),
+	}, pulumi.DeleteBeforeReplace(true)); err != nil {
+		return nil, fmt.Errorf("elastic IP association of %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// outputs are the runner's stack outputs, prefixed with its name.
+func (r *runner) outputs() map[string]pulumi.Input {
+	return map[string]pulumi.Input{
+		r.spec.name + "InstanceId":    r.instance.ID(),
+		r.spec.name + "PublicIp":      r.address.PublicIp,
+		r.spec.name + "PublicDns":     r.address.PublicDns,
+		r.spec.name + "SshCommand":    pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
+		r.spec.name + "CacheVolumeId": r.volumes["cache"].ID(),
+		r.spec.name + "YoctoVolumeId": r.volumes["yocto"].ID(),
+	}
+}

@@ -2,10 +2,10 @@ package main
 
 import (
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,6 +57,17 @@ var configDefaults = map[string]string{
 	keyProtectVolumes:        "false",
 }
 
+// configExamples are placeholder values for fixes of keys whose right value only the
+// operator knows, the same ones the README uses.
+var configExamples = map[string]string{
+	keyAmiX86:           "ami-0123456789abcdef0",
+	keyAmiArm64:         "ami-0fedcba9876543210",
+	keySSHPublicKey:     `"$(cat ~/.ssh/id_ed25519.pub)"`,
+	keySSHCidrBlocks:    "203.0.113.0/24",
+	keyAvailabilityZone: "us-east-1a",
+	keySubnetID:         "subnet-0123456789abcdef0",
+}
+
 // gp3 limits from the EBS user guide (volume types, gp3).
 const (
 	gp3MinSizeGiB          = 1
@@ -79,7 +90,6 @@ var (
 	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	zonePattern         = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+[a-z]$`)
 	namePrefixPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	shellSafePattern    = regexp.MustCompile(`^[A-Za-z0-9._/:,=-]+$`)
 )
 
 // Config is the whole, validated n3x configuration of one stack.
@@ -110,24 +120,29 @@ type VolumeConfig struct {
 type configError struct {
 	key     string
 	problem string
-	example string // a value to show in the fix; empty for "pulumi config rm"
+	example string // the fix's value, ready for a shell; empty for "pulumi config rm"
 }
 
 func (e configError) Error() string {
-	fix := fmt.Sprintf("pulumi config set %s:%s %s", configNamespace, e.key, shellQuote(e.example))
+	fix := fmt.Sprintf("pulumi config set %s:%s %s", configNamespace, e.key, e.example)
 	if e.example == "" {
 		fix = fmt.Sprintf("pulumi config rm %s:%s", configNamespace, e.key)
 	}
 	return fmt.Sprintf("%s:%s %s; fix: %s", configNamespace, e.key, e.problem, fix)
 }
 
-// shellQuote quotes a value for pasting into a shell when it needs it.
-func shellQuote(s string) string {
-	if shellSafePattern.MatchString(s) {
-		return s
+// problems reports several problems as one error, one per line.
+type problems []error
+
+func (p problems) Error() string {
+	lines := make([]string, len(p))
+	for i, problem := range p {
+		lines[i] = "\n  - " + problem.Error()
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return strings.Join(lines, "")
 }
+
+func (p problems) Unwrap() []error { return p }
 
 // configReader collects the problems found while reading keys, so that every
 // problem of a config is reported at once.
@@ -191,9 +206,10 @@ func (r *configReader) pattern(key, raw string, re *regexp.Regexp, what, example
 func loadConfig(get func(key string) string, stack string) (Config, error) {
 	r := &configReader{get: get}
 	amiWhat := "an AMI id: ami- followed by 8 or 17 lowercase hex digits"
+	ex := configExamples
 	cfg := Config{
-		AmiX86:               r.pattern(keyAmiX86, r.required(keyAmiX86, "ami-0123456789abcdef0"), amiIDPattern, amiWhat, "ami-0123456789abcdef0"),
-		AmiArm64:             r.pattern(keyAmiArm64, r.value(keyAmiArm64), amiIDPattern, amiWhat, "ami-0fedcba9876543210"),
+		AmiX86:               r.pattern(keyAmiX86, r.required(keyAmiX86, ex[keyAmiX86]), amiIDPattern, amiWhat, ex[keyAmiX86]),
+		AmiArm64:             r.pattern(keyAmiArm64, r.value(keyAmiArm64), amiIDPattern, amiWhat, ex[keyAmiArm64]),
 		SSHPublicKey:         r.sshPublicKey(),
 		SSHCidrBlocks:        r.cidrBlocks(),
 		InstanceTypeX86:      r.instanceType(keyInstanceTypeX86),
@@ -201,20 +217,20 @@ func loadConfig(get func(key string) string, stack string) (Config, error) {
 		RootVolumeSize:       r.integer(keyRootVolumeSize, gp3MinSizeGiB, gp3MaxSizeGiB, "GiB"),
 		CacheVolume:          r.volume(keyCacheVolumeSize, keyCacheVolumeIops, keyCacheVolumeThroughput),
 		YoctoVolume:          r.volume(keyYoctoVolumeSize, keyYoctoVolumeIops, keyYoctoVolumeThroughput),
-		AvailabilityZone:     r.pattern(keyAvailabilityZone, r.value(keyAvailabilityZone), zonePattern, "an availability zone name such as us-east-1a", "us-east-1a"),
-		SubnetID:             r.pattern(keySubnetID, r.value(keySubnetID), subnetIDPattern, "a subnet id: subnet- followed by 8 or 17 lowercase hex digits", "subnet-0123456789abcdef0"),
+		AvailabilityZone:     r.pattern(keyAvailabilityZone, r.value(keyAvailabilityZone), zonePattern, "an availability zone name such as us-east-1a", ex[keyAvailabilityZone]),
+		SubnetID:             r.pattern(keySubnetID, r.value(keySubnetID), subnetIDPattern, "a subnet id: subnet- followed by 8 or 17 lowercase hex digits", ex[keySubnetID]),
 		NamePrefix:           r.namePrefix(stack),
 		ProtectVolumes:       r.boolean(keyProtectVolumes),
 	}
 	if len(r.errors) > 0 {
-		return Config{}, fmt.Errorf("invalid configuration for stack %q (%d problems):\n%w", stack, len(r.errors), errors.Join(r.errors...))
+		return Config{}, fmt.Errorf("invalid configuration for stack %q (%d problems):%w", stack, len(r.errors), problems(r.errors))
 	}
 	return cfg, nil
 }
 
 // sshPublicKey accepts one OpenSSH public key of a type EC2 can import.
 func (r *configReader) sshPublicKey() string {
-	const example = "ssh-ed25519 AAAA... you@host"
+	example := configExamples[keySSHPublicKey]
 	raw := r.required(keySSHPublicKey, example)
 	if raw == "" {
 		return ""
@@ -248,24 +264,27 @@ func (r *configReader) sshPublicKey() string {
 func (r *configReader) cidrBlocks() []netip.Prefix {
 	var blocks []netip.Prefix
 	seen := map[netip.Prefix]bool{}
-	for _, field := range strings.Split(r.value(keySSHCidrBlocks), ",") {
+	fields := strings.Split(r.value(keySSHCidrBlocks), ",")
+	for i, field := range fields {
 		field = strings.TrimSpace(field)
 		prefix, err := netip.ParsePrefix(field)
 		switch {
 		case field == "":
-			r.fail(keySSHCidrBlocks, "203.0.113.0/24,2001:db8::/32", "has an empty entry; separate CIDRs with single commas")
+			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "has an empty entry; separate CIDRs with single commas")
 			continue
 		case err != nil:
-			r.fail(keySSHCidrBlocks, "203.0.113.0/24", "entry %q is not a CIDR block (%v)", field, err)
+			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "entry %q is not a CIDR block (%v)", field, err)
 			continue
 		case prefix.Addr().Is4In6():
-			r.fail(keySSHCidrBlocks, "203.0.113.0/24", "entry %q is an IPv4-mapped IPv6 network; write it as IPv4", field)
+			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "entry %q is an IPv4-mapped IPv6 network; write it as IPv4", field)
 			continue
 		case prefix != prefix.Masked():
-			r.fail(keySSHCidrBlocks, prefix.Masked().String(), "entry %q has host bits set; did you mean %s?", field, prefix.Masked())
+			corrected := slices.Clone(fields)
+			corrected[i] = prefix.Masked().String()
+			r.fail(keySSHCidrBlocks, strings.Join(corrected, ","), "entry %q has host bits set; did you mean %s?", field, prefix.Masked())
 			continue
 		case seen[prefix]:
-			r.fail(keySSHCidrBlocks, "203.0.113.0/24", "lists %s twice", prefix)
+			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "lists %s twice", prefix)
 			continue
 		}
 		seen[prefix] = true

@@ -73,7 +73,7 @@ func resolvePlacement(ctx *pulumi.Context, cfg Config, offers zoneOfferings) (pl
 	if cfg.SubnetID != "" {
 		subnet, err := ec2.LookupSubnet(ctx, &ec2.LookupSubnetArgs{Id: pulumi.StringRef(cfg.SubnetID)})
 		if err != nil {
-			return placement{}, configError{keySubnetID, fmt.Sprintf("names a subnet this account cannot read in this region (%v)", err), "subnet-0123456789abcdef0"}
+			return placement{}, configError{keySubnetID, fmt.Sprintf("names a subnet this account cannot read in this region (%v)", err), configExamples[keySubnetID]}
 		}
 		if cfg.AvailabilityZone != "" && cfg.AvailabilityZone != subnet.AvailabilityZone {
 			return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is %s but subnet %s is in %s; with n3x:subnetId set the zone follows the subnet",
@@ -86,7 +86,7 @@ func resolvePlacement(ctx *pulumi.Context, cfg Config, offers zoneOfferings) (pl
 		return placement{}, fmt.Errorf("looking up the default VPC: %w", err)
 	}
 	if len(vpcs.Ids) == 0 {
-		return placement{}, configError{keySubnetID, "is unset and this region has no default VPC; name a public subnet for the runners", "subnet-0123456789abcdef0"}
+		return placement{}, configError{keySubnetID, "is unset and this region has no default VPC; name a public subnet for the runners", configExamples[keySubnetID]}
 	}
 	if cfg.AvailabilityZone != "" {
 		return placement{Zone: cfg.AvailabilityZone, VpcID: vpcs.Ids[0]}, nil

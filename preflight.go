@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,23 +19,23 @@ func preflight(ctx *pulumi.Context, cfg Config) (placement, []string, error) {
 	if err != nil {
 		return placement{}, nil, err
 	}
-	var problems []error
+	var found problems
 	p, err := resolvePlacement(ctx, cfg, offers)
 	if err != nil {
-		problems = append(problems, err)
+		found = append(found, err)
 	}
 	if cfg.AvailabilityZone != "" && cfg.SubnetID == "" && !slices.Contains(offers.Zones, cfg.AvailabilityZone) {
-		problems = append(problems, configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
-			cfg.AvailabilityZone, strings.Join(offers.Zones, ", ")), firstOr(offers.Zones, "us-east-1a")})
+		found = append(found, configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
+			cfg.AvailabilityZone, strings.Join(offers.Zones, ", ")), firstOr(offers.Zones, configExamples[keyAvailabilityZone])})
 		p.Zone = "" // nothing to check offerings against
 	}
 	for _, spec := range runnerSpecs(cfg) {
-		problems = append(problems, checkAMI(ctx, cfg, spec)...)
-		problems = append(problems, checkInstanceType(ctx, spec, p.Zone, offers)...)
+		found = append(found, checkAMI(ctx, cfg, spec)...)
+		found = append(found, checkInstanceType(ctx, spec, p.Zone, offers)...)
 	}
-	if len(problems) > 0 {
-		return placement{}, nil, fmt.Errorf("the configuration does not fit this AWS account and region (%d problems):\n%w",
-			len(problems), errors.Join(problems...))
+	if len(found) > 0 {
+		return placement{}, nil, fmt.Errorf("the configuration does not fit this AWS account and region (%d problems):%w",
+			len(found), found)
 	}
 	return p, preflightWarnings(cfg, p), nil
 }
@@ -50,18 +49,18 @@ func checkAMI(ctx *pulumi.Context, cfg Config, spec runnerSpec) []error {
 	})
 	if err != nil {
 		return []error{configError{spec.amiKey, fmt.Sprintf("is %s, which this account cannot find in this region (%v); AMIs are regional, so register or copy it here",
-			spec.ami, err), spec.ami}}
+			spec.ami, err), configExamples[spec.amiKey]}}
 	}
-	var problems []error
+	var found []error
 	if ami.Architecture != spec.arch {
-		problems = append(problems, configError{spec.amiKey, fmt.Sprintf("is %s, an %s AMI, but the %s runner needs an %s AMI",
-			spec.ami, ami.Architecture, spec.name, spec.arch), spec.ami})
+		found = append(found, configError{spec.amiKey, fmt.Sprintf("is %s, an %s AMI, but the %s runner needs an %s AMI",
+			spec.ami, ami.Architecture, spec.name, spec.arch), configExamples[spec.amiKey]})
 	}
 	if size := rootSnapshotSize(ami); cfg.RootVolumeSize < size {
-		problems = append(problems, configError{keyRootVolumeSize, fmt.Sprintf("is %d GiB, smaller than the %d GiB root snapshot of %s (n3x:%s)",
+		found = append(found, configError{keyRootVolumeSize, fmt.Sprintf("is %d GiB, smaller than the %d GiB root snapshot of %s (n3x:%s)",
 			cfg.RootVolumeSize, size, spec.ami, spec.amiKey), strconv.Itoa(size)})
 	}
-	return problems
+	return found
 }
 
 // rootSnapshotSize is the size in GiB of the AMI's root device snapshot, 0 if unknown.
@@ -104,8 +103,8 @@ func preflightWarnings(cfg Config, p placement) []string {
 	for _, cidr := range cfg.SSHCidrBlocks {
 		if cidr.Bits() == 0 {
 			warnings = append(warnings, fmt.Sprintf("n3x:%s includes %s: SSH (22) is open to the whole internet (Security Hub EC2.13, EC2.19) "+
-				"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it: pulumi config set n3x:%s 203.0.113.0/24",
-				keySSHCidrBlocks, cidr, keySSHCidrBlocks))
+				"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it: pulumi config set n3x:%s %s",
+				keySSHCidrBlocks, cidr, keySSHCidrBlocks, configExamples[keySSHCidrBlocks]))
 		}
 	}
 	if p.ZoneChosen {

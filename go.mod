@@ -1,6 +1,6 @@
 module github.com/n3x/runner-infra
 
-go 1.26.8
+go 1.26.6
 
 require (
 	github.com/pulumi/pulumi-aws/sdk/v6 v6.83.4

@@ -49,12 +49,14 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p); err != nil {
 		return nil, err
 	}
-	keyName := cfg.NamePrefix + "-runner-key"
+	// A new public key replaces the key pair under the same name, which EC2 allows only
+	// once the old one is gone.
+	keyName := keyPairName(cfg)
 	f.keyPair, err = ec2.NewKeyPair(ctx, "runner-key", &ec2.KeyPairArgs{
 		KeyName:   pulumi.String(keyName),
 		PublicKey: pulumi.String(cfg.SSHPublicKey),
 		Tags:      sharedTags(ctx, keyName),
-	})
+	}, pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return nil, fmt.Errorf("key pair %s: %w", keyName, err)
 	}
@@ -66,6 +68,11 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		f.runners = append(f.runners, r)
 	}
 	return f, nil
+}
+
+// keyPairName is the physical name of the shared key pair.
+func keyPairName(cfg Config) string {
+	return cfg.NamePrefix + "-runner-key"
 }
 
 // outputs are the stack outputs: shared ones plus each configured runner's.

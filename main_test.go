@@ -139,3 +139,14 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyPairIsDeletedBeforeItIsReplaced(t *testing.T) {
+	d := mustDeploy(t, testConfig())
+	key := d.find(t, typeKeyPair, "runner-key")
+	if !key.rpc.GetDeleteBeforeReplace() {
+		t.Error("key pair keeps its name across a new public key, so it must be deleted before it is replaced")
+	}
+	if got := str(t, key, "publicKey"); got != testSSHKey {
+		t.Errorf("publicKey = %q, want %q", got, testSSHKey)
+	}
+}

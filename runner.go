@@ -79,9 +79,11 @@ type sharedResources struct {
 func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources) (*runner, error) {
 	name := fmt.Sprintf("%s-%s-runner", cfg.NamePrefix, spec.name)
 	instanceArgs := &ec2.InstanceArgs{
-		Ami:                 pulumi.String(spec.ami),
-		InstanceType:        pulumi.String(spec.instanceType),
-		KeyName:             shared.keyPair.KeyName,
+		Ami:          pulumi.String(spec.ami),
+		InstanceType: pulumi.String(spec.instanceType),
+		// The key pair's name as a plain value, not its output: replacing the key pair
+		// (a new sshPublicKey) must not replace the instances, whose key_name forces new.
+		KeyName:             pulumi.String(keyPairName(cfg)),
 		VpcSecurityGroupIds: pulumi.StringArray{shared.securityGroup.ID()},
 		AvailabilityZone:    pulumi.String(shared.placement.Zone),
 		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
@@ -101,7 +103,7 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 	if shared.placement.SubnetID != "" {
 		instanceArgs.SubnetId = pulumi.String(shared.placement.SubnetID)
 	}
-	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", instanceArgs)
+	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", instanceArgs, pulumi.DependsOn([]pulumi.Resource{shared.keyPair}))
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", name, err)
 	}

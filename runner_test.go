@@ -52,6 +52,14 @@ func TestRunnerInstances(t *testing.T) {
 			if got := tags(t, instance, "rootBlockDevice"); !maps.Equal(got, wantTags) {
 				t.Errorf("root volume tags = %v, want %v", got, wantTags)
 			}
+			// A new SSH key replaces the key pair; the instance only names it, so it waits
+			// for the key pair without its keyName depending on the key pair's output.
+			if !slices.ContainsFunc(instance.rpc.GetDependencies(), func(urn string) bool { return urnName(urn) == "runner-key" }) {
+				t.Errorf("instance does not depend on the key pair: %v", instance.rpc.GetDependencies())
+			}
+			if deps := instance.rpc.GetPropertyDependencies()["keyName"].GetUrns(); len(deps) != 0 {
+				t.Errorf("instance keyName depends on %v; a key rotation would replace the instance", deps)
+			}
 			// Replacement order belongs to the attachments; the instance keeps the
 			// default create-before-delete so the old runner serves until the new one exists.
 			if instance.rpc.GetDeleteBeforeReplace() || len(instance.rpc.GetReplaceOnChanges()) > 0 {

@@ -92,13 +92,13 @@ func checkFits(d diagram, b box) {
 func architecture() diagram {
 	d := diagram{file: "architecture.drawio.svg", name: "AWS infrastructure", width: 960, height: 660}
 	actor := func(id string, x float64, lines ...string) box {
-		return box{id: id, x: x, y: 10, w: 210, h: 56, lines: lines, fill: actorFill, stroke: actorStroke}
+		return box{id: id, x: x, y: 10, w: 226, h: 56, lines: lines, fill: actorFill, stroke: actorStroke}
 	}
 	d.boxes = []box{
-		actor("gitlab", 20, "GitLab", "CI jobs; runners poll it (egress)"),
-		actor("operators", 255, "Operators", "SSH :22 from n3x:sshCidrBlocks"),
-		actor("cacheClients", 490, "Nix cache clients", "HTTPS :443 (Caddy → Harmonia)"),
-		actor("aptClients", 725, "apt clients (ISAR builds)", "apt-cacher-ng :3142"),
+		actor("gitlab", 10, "GitLab", "runners poll it for CI jobs"),
+		actor("operators", 251, "Operators", "SSH :22 from n3x:sshCidrBlocks"),
+		actor("cacheClients", 492, "Nix cache clients", "HTTPS :443 (Caddy → Harmonia)"),
+		actor("aptClients", 724, "apt clients (ISAR builds)", "apt-cacher-ng :3142"),
 		{id: "region", x: 10, y: 100, w: 940, h: 520, titleTop: true, fill: regionFill, stroke: regionStroke,
 			lines: []string{"AWS region (aws:region, default us-east-1)"}},
 		{id: "vpc", x: 25, y: 130, w: 910, h: 420, titleTop: true, fill: vpcFill, stroke: vpcStroke, dashed: true,
@@ -109,9 +109,9 @@ func architecture() diagram {
 				"in: TCP 22, 443, 3142 from n3x:sshCidrBlocks (default 0.0.0.0/0, IPv4 + IPv6)",
 				"in: TCP 443, 3142 between runners (group references itself) · out: all, IPv4 + IPv6",
 			}},
-		{id: "keypair", x: 40, y: 565, w: 300, h: 40, fill: netFill, stroke: netStroke,
+		{id: "keypair", x: 25, y: 565, w: 330, h: 40, fill: netFill, stroke: netStroke,
 			lines: []string{"SSH key pair n3x-runner-key", "from n3x:sshPublicKey (ed25519 or RSA ≥ 2048)"}},
-		{id: "cost", x: 360, y: 565, w: 575, h: 40, fill: actorFill, stroke: actorStroke,
+		{id: "cost", x: 365, y: 565, w: 570, h: 40, fill: actorFill, stroke: actorStroke,
 			lines: []string{"On demand, us-east-1: ~$304/mo x86_64 + ~$268/mo Graviton = ~$572/mo",
 				"instances, 650 GB gp3 and one public IPv4 ($0.005/h) per runner"}},
 	}
@@ -123,66 +123,60 @@ func architecture() diagram {
 		d.boxes = append(d.boxes,
 			box{id: r.id + "Eip", x: x, y: 225, w: 415, h: 40, fill: netFill, stroke: netStroke,
 				lines: []string{"Elastic IP: stable public IPv4 and DNS", "follows the instance across AMI upgrades"}},
-			box{id: r.id, x: x, y: 285, w: 415, h: 235, titleTop: true, fill: computeFill, stroke: computeStroke,
-				lines: []string{r.title, "EC2 " + r.instance + " · NixOS AMI (" + r.arch + ") · IMDSv2"}},
-			box{id: r.id + "Root", x: x + 10, y: 335, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
+			box{id: r.id, x: x, y: 280, w: 415, h: 240, titleTop: true, fill: computeFill, stroke: computeStroke,
+				lines: []string{r.title, "EC2 " + r.instance, "NixOS AMI (" + r.arch + ") · IMDSv2 required"}},
+			box{id: r.id + "Root", x: x + 10, y: 340, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
 				lines: []string{"Root EBS 50 GB gp3, encrypted", "(root) → /dev/nvme0n1 · NixOS system, from the AMI"}},
-			box{id: r.id + "Cache", x: x + 10, y: 395, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
+			box{id: r.id + "Cache", x: x + 10, y: 398, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
 				lines: []string{"Cache EBS 500 GB gp3, encrypted", "/dev/sdf → /dev/nvme1n1 · ZFS pool for /nix/store"}},
-			box{id: r.id + "Yocto", x: x + 10, y: 455, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
+			box{id: r.id + "Yocto", x: x + 10, y: 456, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
 				lines: []string{"Yocto EBS 100 GB gp3, encrypted", "/dev/sdg → /dev/nvme2n1 · DL_DIR + SSTATE_DIR"}},
 		)
-		d.arrows = append(d.arrows, arrow{from: r.id + "Eip", to: r.id, x1: x + 207, y1: 265, x2: x + 207, y2: 285})
+		d.arrows = append(d.arrows, arrow{from: r.id + "Eip", to: r.id, x1: x + 207, y1: 265, x2: x + 207, y2: 280})
 	}
 	d.arrows = append(d.arrows,
-		arrow{from: "sg", to: "gitlab", x1: 125, y1: 160, x2: 125, y2: 66, label: "runners poll (egress)"},
-		arrow{from: "operators", to: "sg", x1: 360, y1: 66, x2: 360, y2: 160, label: "to each Elastic IP"},
-		arrow{from: "cacheClients", to: "sg", x1: 595, y1: 66, x2: 595, y2: 160},
-		arrow{from: "aptClients", to: "sg", x1: 830, y1: 66, x2: 830, y2: 160},
-		arrow{from: "x86", to: "graviton", x1: 470, y1: 300, x2: 490, y2: 300, both: true},
+		arrow{from: "region", to: "gitlab", x1: 123, y1: 100, x2: 123, y2: 66, label: "runners poll (egress)"},
+		arrow{from: "operators", to: "region", x1: 364, y1: 66, x2: 364, y2: 100},
+		arrow{from: "cacheClients", to: "region", x1: 605, y1: 66, x2: 605, y2: 100},
+		arrow{from: "aptClients", to: "region", x1: 837, y1: 66, x2: 837, y2: 100},
+		arrow{from: "x86", to: "graviton", x1: 470, y1: 310, x2: 490, y2: 310, both: true},
 	)
 	return d
 }
 
 func runnerServices() diagram {
 	d := diagram{file: "runner-services.drawio.svg", name: "Runner node services", width: 960, height: 560}
-	service := func(id string, x, y float64, lines ...string) box {
-		return box{id: id, x: x, y: y, w: 280, h: 50, lines: lines, fill: serviceFill, stroke: serviceStroke}
+	column := func(c int) float64 { return 30 + float64(c)*305 }
+	service := func(id string, c int, y float64, lines ...string) box {
+		return box{id: id, x: column(c), y: y, w: 290, h: 58, lines: lines, fill: serviceFill, stroke: serviceStroke}
 	}
-	volume := func(id string, x float64, lines ...string) box {
-		return box{id: id, x: x, y: 450, w: 290, h: 70, lines: lines, fill: storageFill, stroke: storageStroke}
+	volume := func(id string, c int, lines ...string) box {
+		return box{id: id, x: column(c), y: 450, w: 290, h: 70, lines: lines, fill: storageFill, stroke: storageStroke}
 	}
 	d.boxes = []box{
 		{id: "clients", x: 20, y: 10, w: 920, h: 40, fill: actorFill, stroke: actorStroke,
-			lines: []string{"Inbound through the security group: Nix cache clients → :443 · apt clients → :3142 · operators → :22",
-				"Outbound: GitLab (runner polls for jobs), Nix substituters, Debian mirrors, Yocto sources"}},
+			lines: []string{"In through the security group: cache clients → :443 · apt clients → :3142 · SSH → :22",
+				"Out: GitLab (the runner polls for jobs), Nix substituters, Debian mirrors, sources"}},
 		{id: "node", x: 10, y: 70, w: 940, h: 470, titleTop: true, fill: computeFill, stroke: computeStroke,
 			lines: []string{"Runner node: the same NixOS configuration on x86_64 and Graviton"}},
-		service("caddy", 30, 110, "Caddy :443", "TLS reverse proxy for Harmonia"),
-		service("harmonia", 340, 110, "Harmonia :5000 (local only)", "Nix binary cache server"),
-		service("apt", 650, 110, "apt-cacher-ng :3142", "Debian package proxy"),
-		service("gitlabRunner", 30, 190, "GitLab Runner", "shell executor for CI jobs"),
-		service("podman", 340, 190, "Podman", "OCI runtime (kas-container)"),
-		service("firstBoot", 650, 190, "first-boot-format", "one-time ZFS / ext4 volume setup"),
-		service("networkd", 30, 270, "systemd-networkd", "network configuration"),
-		service("agenix", 340, 270, "agenix", "secrets: runner token, cache-signing key"),
-		{id: "legend", x: 650, y: 270, w: 280, h: 80, fill: actorFill, stroke: actorStroke,
-			lines: []string{"Arrows: which volume a service", "reads and writes. Volumes are", "attached after boot; units wait", "for their devices."}},
-		volume("root", 30, "Root EBS 50 GB gp3", "(root) → /dev/nvme0n1", "NixOS system, agenix host key"),
-		volume("cache", 335, "Cache EBS 500 GB gp3 · ZFS", "/dev/sdf → /dev/nvme1n1", "/nix/store"),
-		volume("yocto", 640, "Yocto EBS 100 GB gp3 · ext4", "/dev/sdg → /dev/nvme2n1", "DL_DIR + SSTATE_DIR"),
+		service("apt", 0, 100, "apt-cacher-ng :3142", "Debian package proxy", "uses Root: /var/cache/apt-cacher-ng"),
+		service("agenix", 0, 200, "agenix", "secrets: runner token, cache-signing key", "uses Root: host key → /run/agenix"),
+		service("networkd", 0, 300, "systemd-networkd", "network configuration", "no data volume"),
+		service("caddy", 1, 100, "Caddy :443", "TLS reverse proxy for Harmonia", "no data volume"),
+		service("harmonia", 1, 200, "Harmonia :5000 (localhost)", "Nix binary cache server", "uses Cache: serves /nix/store"),
+		service("gitlabRunner", 2, 100, "GitLab Runner", "shell executor for CI jobs", "uses Cache (Nix) and Yocto"),
+		service("podman", 2, 200, "Podman", "OCI runtime (kas-container)", "uses Yocto: DL_DIR, SSTATE_DIR"),
+		service("firstBoot", 2, 300, "first-boot-format", "one-time volume setup", "formats Cache (ZFS), Yocto (ext4)"),
+		volume("root", 0, "Root EBS 50 GB gp3", "(root) → /dev/nvme0n1", "NixOS system from the AMI"),
+		volume("cache", 1, "Cache EBS 500 GB gp3 · ZFS pool", "/dev/sdf → /dev/nvme1n1", "mounted on /nix/store"),
+		volume("yocto", 2, "Yocto EBS 100 GB gp3 · ext4", "/dev/sdg → /dev/nvme2n1", "DL_DIR + SSTATE_DIR"),
 	}
 	d.arrows = []arrow{
-		{from: "caddy", to: "harmonia", x1: 310, y1: 135, x2: 340, y2: 135},
-		{from: "harmonia", to: "cache", x1: 420, y1: 160, x2: 420, y2: 450, label: "serves /nix/store"},
-		{from: "gitlabRunner", to: "cache", x1: 250, y1: 240, x2: 385, y2: 450, label: "nix builds"},
-		{from: "gitlabRunner", to: "podman", x1: 310, y1: 215, x2: 340, y2: 215},
-		{from: "podman", to: "yocto", x1: 600, y1: 240, x2: 700, y2: 450, label: "kas / bitbake"},
-		{from: "firstBoot", to: "cache", x1: 690, y1: 240, x2: 610, y2: 450},
-		{from: "firstBoot", to: "yocto", x1: 880, y1: 240, x2: 880, y2: 450, label: "format once"},
-		{from: "apt", to: "root", x1: 900, y1: 160, x2: 930, y2: 175},
-		{from: "agenix", to: "root", x1: 360, y1: 320, x2: 200, y2: 450, label: "host key"},
-		{from: "networkd", to: "root", x1: 100, y1: 320, x2: 100, y2: 450},
+		{from: "caddy", to: "harmonia", x1: 480, y1: 158, x2: 480, y2: 200, label: "proxies to :5000"},
+		{from: "harmonia", to: "cache", x1: 480, y1: 258, x2: 480, y2: 450, label: "reads /nix/store"},
+		{from: "gitlabRunner", to: "podman", x1: 785, y1: 158, x2: 785, y2: 200, label: "runs kas-container"},
+		{from: "firstBoot", to: "yocto", x1: 785, y1: 358, x2: 785, y2: 450, label: "formats once"},
+		{from: "firstBoot", to: "cache", x1: 640, y1: 358, x2: 560, y2: 450},
 	}
 	return d
 }
@@ -223,7 +217,7 @@ func (d diagram) svg() string {
 		fmt.Fprintf(&b, `<line x1="%v" y1="%v" x2="%v" y2="%v" stroke="#333333" stroke-width="1.5" marker-end="url(#arrow)"%s/>`+"\n",
 			a.x1, a.y1, a.x2, a.y2, start)
 		if a.label != "" {
-			x, y := (a.x1+a.x2)/2+4, (a.y1+a.y2)/2
+			x, y := (a.x1+a.x2)/2+5, (a.y1+a.y2)/2+4
 			fmt.Fprintf(&b, `<text x="%v" y="%v" font-family="%s" font-size="11" fill="#333333" stroke="#ffffff" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
 				x, y, font, html.EscapeString(a.label))
 		}

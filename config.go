@@ -144,6 +144,14 @@ func (p problems) Error() string {
 
 func (p problems) Unwrap() []error { return p }
 
+// count says how many problems there are, in words.
+func (p problems) count() string {
+	if len(p) == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", len(p))
+}
+
 // configReader collects the problems found while reading keys, so that every
 // problem of a config is reported at once.
 type configReader struct {
@@ -223,7 +231,8 @@ func loadConfig(get func(key string) string, stack string) (Config, error) {
 		ProtectVolumes:       r.boolean(keyProtectVolumes),
 	}
 	if len(r.errors) > 0 {
-		return Config{}, fmt.Errorf("invalid configuration for stack %q (%d problems):%w", stack, len(r.errors), problems(r.errors))
+		found := problems(r.errors)
+		return Config{}, fmt.Errorf("invalid configuration for stack %q (%s):%w", stack, found.count(), found)
 	}
 	return cfg, nil
 }

@@ -100,7 +100,7 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		want      []string
 	}{
 		{"amiX86 missing", []string{keyAmiX86, ""},
-			[]string{"n3x:amiX86 is required but not set; fix: pulumi config set n3x:amiX86 ami-0123456789abcdef0"}},
+			[]string{`invalid configuration for stack "dev" (1 problem):`, "\n  - n3x:amiX86 is required but not set; fix: pulumi config set n3x:amiX86 ami-0123456789abcdef0"}},
 		{"amiX86 blank", []string{keyAmiX86, "   "}, []string{"n3x:amiX86 is required but not set"}},
 		{"sshPublicKey missing", []string{keySSHPublicKey, ""},
 			[]string{"n3x:sshPublicKey is required but not set; fix: pulumi config set n3x:sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\""}},

@@ -89,6 +89,10 @@ func resolvePlacement(ctx *pulumi.Context, cfg Config, offers zoneOfferings) (pl
 		return placement{}, configError{keySubnetID, "is unset and this region has no default VPC; name a public subnet for the runners", configExamples[keySubnetID]}
 	}
 	if cfg.AvailabilityZone != "" {
+		if !slices.Contains(offers.Zones, cfg.AvailabilityZone) {
+			return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
+				cfg.AvailabilityZone, strings.Join(offers.Zones, ", ")), firstOr(offers.Zones, configExamples[keyAvailabilityZone])}
+		}
 		return placement{Zone: cfg.AvailabilityZone, VpcID: vpcs.Ids[0]}, nil
 	}
 	types := instanceTypes(cfg)
@@ -185,4 +189,11 @@ func setCidr(ipv4, ipv6 *pulumi.StringPtrInput, prefix netip.Prefix) {
 // resourceNamePart turns a CIDR into a stable logical-name fragment; "::" would break URNs.
 func resourceNamePart(prefix netip.Prefix) string {
 	return strings.NewReplacer(":", "-", "/", "-").Replace(prefix.String())
+}
+
+func firstOr(values []string, fallback string) string {
+	if len(values) > 0 {
+		return values[0]
+	}
+	return fallback
 }

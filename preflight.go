@@ -22,20 +22,14 @@ func preflight(ctx *pulumi.Context, cfg Config) (placement, []string, error) {
 	var found problems
 	p, err := resolvePlacement(ctx, cfg, offers)
 	if err != nil {
-		found = append(found, err)
-	}
-	if cfg.AvailabilityZone != "" && cfg.SubnetID == "" && !slices.Contains(offers.Zones, cfg.AvailabilityZone) {
-		found = append(found, configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
-			cfg.AvailabilityZone, strings.Join(offers.Zones, ", ")), firstOr(offers.Zones, configExamples[keyAvailabilityZone])})
-		p.Zone = "" // nothing to check offerings against
+		found = append(found, err) // p.Zone is empty: the offering checks below skip it
 	}
 	for _, spec := range runnerSpecs(cfg) {
 		found = append(found, checkAMI(ctx, cfg, spec)...)
 		found = append(found, checkInstanceType(ctx, spec, p.Zone, offers)...)
 	}
 	if len(found) > 0 {
-		return placement{}, nil, fmt.Errorf("the configuration does not fit this AWS account and region (%d problems):%w",
-			len(found), found)
+		return placement{}, nil, fmt.Errorf("the configuration does not fit this AWS account and region (%s):%w", found.count(), found)
 	}
 	return p, preflightWarnings(cfg, p), nil
 }
@@ -113,11 +107,4 @@ func preflightWarnings(cfg Config, p placement) []string {
 			keyAvailabilityZone, p.Zone, strings.Join(instanceTypes(cfg), " and "), keyAvailabilityZone, p.Zone))
 	}
 	return warnings
-}
-
-func firstOr(values []string, fallback string) string {
-	if len(values) > 0 {
-		return values[0]
-	}
-	return fallback
 }

@@ -74,8 +74,7 @@ type sharedResources struct {
 }
 
 // newRunner builds one runner from its spec. The instance is disposable (a new AMI
-// replaces it); the volumes and the Elastic IP are not, and their attachments are
-// deleted before they are recreated because EBS and EIPs attach to one instance at a time.
+// replaces it); its data volumes and Elastic IP are not.
 func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources) (*runner, error) {
 	name := fmt.Sprintf("%s-%s-runner", cfg.NamePrefix, spec.name)
 	instanceArgs := &ec2.InstanceArgs{
@@ -110,45 +109,60 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 
 	r := &runner{spec: spec, instance: instance, volumes: map[string]*ebs.Volume{}}
 	for _, vol := range dataVolumeSpecs(cfg) {
-		volumeName := name + "-" + vol.role
-		volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, &ebs.VolumeArgs{
-			AvailabilityZone: pulumi.String(shared.placement.Zone),
-			Type:             pulumi.String("gp3"),
-			Size:             pulumi.Int(vol.SizeGiB),
-			Iops:             pulumi.Int(vol.Iops),
-			Throughput:       pulumi.Int(vol.ThroughputMiBs),
-			Encrypted:        pulumi.Bool(true),
-			Tags:             runnerTags(ctx, spec, volumeName, vol.purpose),
-		}, pulumi.Protect(cfg.ProtectVolumes))
-		if err != nil {
-			return nil, fmt.Errorf("%s volume %s: %w", vol.role, volumeName, err)
+		if r.volumes[vol.role], err = newDataVolume(ctx, cfg, spec, vol, name+"-"+vol.role, shared.placement.Zone, instance); err != nil {
+			return nil, err
 		}
-		// Stopping first lets NixOS export the ZFS pool and unmount cleanly before EC2 detaches.
-		if _, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
-			DeviceName:                  pulumi.String(vol.device),
-			VolumeId:                    volume.ID(),
-			InstanceId:                  instance.ID(),
-			StopInstanceBeforeDetaching: pulumi.Bool(true),
-		}, pulumi.DeleteBeforeReplace(true)); err != nil {
-			return nil, fmt.Errorf("%s attachment of %s: %w", vol.role, volumeName, err)
-		}
-		r.volumes[vol.role] = volume
 	}
-
-	r.address, err = ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
-		Domain: pulumi.String("vpc"),
-		Tags:   runnerTags(ctx, spec, name+"-address", ""),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("elastic IP of %s: %w", name, err)
-	}
-	if _, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
-		AllocationId: r.address.AllocationId,
-		InstanceId:   instance.ID(),
-	}, pulumi.DeleteBeforeReplace(true)); err != nil {
-		return nil, fmt.Errorf("elastic IP association of %s: %w", name, err)
+	if r.address, err = newAddress(ctx, spec, name+"-address", instance); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// newDataVolume creates a volume in the runner's zone, known before the instance exists,
+// and attaches it. The attachment is deleted before it is replaced, and stops the instance
+// before detaching, so NixOS exports the ZFS pool and unmounts cleanly first.
+func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, name, zone string, instance *ec2.Instance) (*ebs.Volume, error) {
+	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, &ebs.VolumeArgs{
+		AvailabilityZone: pulumi.String(zone),
+		Type:             pulumi.String("gp3"),
+		Size:             pulumi.Int(vol.SizeGiB),
+		Iops:             pulumi.Int(vol.Iops),
+		Throughput:       pulumi.Int(vol.ThroughputMiBs),
+		Encrypted:        pulumi.Bool(true),
+		Tags:             runnerTags(ctx, spec, name, vol.purpose),
+	}, pulumi.Protect(cfg.ProtectVolumes))
+	if err != nil {
+		return nil, fmt.Errorf("%s volume %s: %w", vol.role, name, err)
+	}
+	if _, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
+		DeviceName:                  pulumi.String(vol.device),
+		VolumeId:                    volume.ID(),
+		InstanceId:                  instance.ID(),
+		StopInstanceBeforeDetaching: pulumi.Bool(true),
+	}, pulumi.DeleteBeforeReplace(true)); err != nil {
+		return nil, fmt.Errorf("%s attachment of %s: %w", vol.role, name, err)
+	}
+	return volume, nil
+}
+
+// newAddress gives the runner an Elastic IP that outlives its instances; the association
+// is deleted before it is replaced because an address has one instance at a time.
+func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance *ec2.Instance) (*ec2.Eip, error) {
+	address, err := ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
+		Domain: pulumi.String("vpc"),
+		Tags:   runnerTags(ctx, spec, name, ""),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("elastic IP %s: %w", name, err)
+	}
+	if _, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
+		AllocationId: address.AllocationId,
+		InstanceId:   instance.ID(),
+	}, pulumi.DeleteBeforeReplace(true)); err != nil {
+		return nil, fmt.Errorf("elastic IP association %s: %w", name, err)
+	}
+	return address, nil
 }
 
 // outputs are the runner's stack outputs, prefixed with its name.

@@ -220,6 +220,16 @@ func TestArchitectureDiagramMatchesTheCode(t *testing.T) {
 	if len(labelsStartingWith(labels, "Elastic IP")) != len(runnerSpecs(cfg)) {
 		t.Errorf("%s: want one Elastic IP box per runner", file)
 	}
+	costs := readmeSection(t, "Cost Estimate")
+	amounts := regexp.MustCompile(`~\$\d+/mo`).FindAllString(strings.Join(labels, "\n"), -1)
+	if len(amounts) == 0 {
+		t.Errorf("%s shows no monthly cost", file)
+	}
+	for _, amount := range amounts {
+		if !strings.Contains(costs, amount) {
+			t.Errorf("%s says %s, which the README's cost estimate does not", file, amount)
+		}
+	}
 }
 
 func TestRunnerServicesDiagramMatchesTheCode(t *testing.T) {

@@ -191,9 +191,9 @@ func TestArchitectureDiagramMatchesTheCode(t *testing.T) {
 		}
 	}
 
-	groups := labelsStartingWith(labels, "Security group "+cfg.NamePrefix+"-runner-sg")
+	groups := labelsStartingWith(labels, "Security group "+securityGroupName(cfg))
 	if len(groups) != 1 {
-		t.Fatalf("%s: %d security group boxes named %s-runner-sg, want 1", file, len(groups), cfg.NamePrefix)
+		t.Fatalf("%s: %d security group boxes named %s, want 1", file, len(groups), securityGroupName(cfg))
 	}
 	var fromCidrs, fromPeers []int
 	for _, in := range inboundPorts {

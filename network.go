@@ -121,7 +121,7 @@ var inboundPorts = []inboundPort{
 // newRunnerSecurityGroup creates the shared group with one rule resource per port and
 // source, so a change to one CIDR touches only its own rules.
 func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement) (*ec2.SecurityGroup, error) {
-	name := cfg.NamePrefix + "-runner-sg"
+	name := securityGroupName(cfg)
 	group, err := ec2.NewSecurityGroup(ctx, "runner-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String(name),
 		Description: pulumi.String("n3x build runners: SSH, Nix binary cache, apt proxy"),
@@ -131,34 +131,37 @@ func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement) (*ec2.
 	if err != nil {
 		return nil, fmt.Errorf("security group %s: %w", name, err)
 	}
+	ingress := func(in inboundPort, source string, fill func(*vpc.SecurityGroupIngressRuleArgs)) error {
+		rule := &vpc.SecurityGroupIngressRuleArgs{
+			SecurityGroupId: group.ID(),
+			IpProtocol:      pulumi.String("tcp"),
+			FromPort:        pulumi.Int(in.port),
+			ToPort:          pulumi.Int(in.port),
+			Description:     pulumi.String(in.description),
+			Tags:            sharedTags(ctx, fmt.Sprintf("%s-%s-from-%s", name, in.name, source)),
+		}
+		fill(rule)
+		if _, err := vpc.NewSecurityGroupIngressRule(ctx, in.name+"-from-"+source, rule); err != nil {
+			return fmt.Errorf("%s ingress from %s: %w", in.name, source, err)
+		}
+		return nil
+	}
 	for _, in := range inboundPorts {
 		for _, cidr := range cfg.SSHCidrBlocks {
-			rule := &vpc.SecurityGroupIngressRuleArgs{
-				SecurityGroupId: group.ID(),
-				IpProtocol:      pulumi.String("tcp"),
-				FromPort:        pulumi.Int(in.port),
-				ToPort:          pulumi.Int(in.port),
-				Description:     pulumi.String(in.description),
-				Tags:            sharedTags(ctx, fmt.Sprintf("%s-%s-from-%s", name, in.name, cidr)),
-			}
-			setCidr(&rule.CidrIpv4, &rule.CidrIpv6, cidr)
-			if _, err := vpc.NewSecurityGroupIngressRule(ctx, in.name+"-from-"+resourceNamePart(cidr), rule); err != nil {
-				return nil, fmt.Errorf("%s ingress from %s: %w", in.name, cidr, err)
+			if err := ingress(in, resourceNamePart(cidr), func(rule *vpc.SecurityGroupIngressRuleArgs) {
+				setCidr(&rule.CidrIpv4, &rule.CidrIpv6, cidr)
+			}); err != nil {
+				return nil, err
 			}
 		}
 		if !in.fromPeers {
 			continue
 		}
-		if _, err := vpc.NewSecurityGroupIngressRule(ctx, in.name+"-from-runners", &vpc.SecurityGroupIngressRuleArgs{
-			SecurityGroupId:           group.ID(),
-			ReferencedSecurityGroupId: group.ID(),
-			IpProtocol:                pulumi.String("tcp"),
-			FromPort:                  pulumi.Int(in.port),
-			ToPort:                    pulumi.Int(in.port),
-			Description:               pulumi.String(in.description + ", between runners"),
-			Tags:                      sharedTags(ctx, fmt.Sprintf("%s-%s-from-runners", name, in.name)),
+		if err := ingress(in, "runners", func(rule *vpc.SecurityGroupIngressRuleArgs) {
+			rule.ReferencedSecurityGroupId = group.ID()
+			rule.Description = pulumi.String(in.description + ", between runners")
 		}); err != nil {
-			return nil, fmt.Errorf("%s ingress between runners: %w", in.name, err)
+			return nil, err
 		}
 	}
 	// Runners fetch sources, Nix substitutes and Debian packages from anywhere.
@@ -191,6 +194,12 @@ func resourceNamePart(prefix netip.Prefix) string {
 	return strings.NewReplacer(":", "-", "/", "-").Replace(prefix.String())
 }
 
+// securityGroupName is the physical name of the shared security group.
+func securityGroupName(cfg Config) string {
+	return cfg.NamePrefix + "-runner-sg"
+}
+
+// firstOr is the first value, or fallback when there is none.
 func firstOr(values []string, fallback string) string {
 	if len(values) > 0 {
 		return values[0]

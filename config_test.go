@@ -40,12 +40,7 @@ func authorizedKey(t *testing.T, kind string) string {
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	cfg, err := loadConfig(func(key string) string {
-		return map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey}[key]
-	}, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoadConfig(t, map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey}, "dev")
 	want := Config{
 		AmiX86:               testAmiX86,
 		SSHPublicKey:         testSSHKey,
@@ -79,11 +74,7 @@ func TestLoadConfigAcceptsGoodValues(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			values := testConfig(tc.key, tc.value, keyCacheVolumeIops, "8000")
-			cfg, err := loadConfig(func(key string) string { return values[key] }, "dev")
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := mustLoadConfig(t, testConfig(tc.key, tc.value, keyCacheVolumeIops, "8000"), "dev")
 			if !tc.check(cfg) {
 				t.Errorf("%s=%q read as %+v", tc.key, tc.value, cfg)
 			}

@@ -104,13 +104,7 @@ func labelsStartingWith(labels []string, title string) []string {
 // defaultConfig is the configuration with every default and both runners.
 func defaultConfig(t *testing.T) Config {
 	t.Helper()
-	cfg, err := loadConfig(func(key string) string {
-		return map[string]string{keyAmiX86: testAmiX86, keyAmiArm64: testAmiArm64, keySSHPublicKey: testSSHKey}[key]
-	}, defaultNamePrefixStack)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return mustLoadConfig(t, map[string]string{keyAmiX86: testAmiX86, keyAmiArm64: testAmiArm64, keySSHPublicKey: testSSHKey}, defaultNamePrefixStack)
 }
 
 // volumeTitle is how both diagrams title a runner's volume: "Cache EBS", "Yocto EBS".

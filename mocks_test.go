@@ -193,6 +193,16 @@ func filterValues(args resource.PropertyMap, name string) []string {
 	return values
 }
 
+// mustLoadConfig reads the given n3x keys (unset ones take their defaults) for a stack.
+func mustLoadConfig(t *testing.T, values map[string]string, stack string) Config {
+	t.Helper()
+	cfg, err := loadConfig(func(key string) string { return values[key] }, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // deployment is the result of running the program once against fakeAWS.
 type deployment struct {
 	aws     *fakeAWS

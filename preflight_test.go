@@ -116,14 +116,9 @@ func TestPreflightWarnings(t *testing.T) {
 // The program's own run decides the warnings from what it resolved: an unpinned zone
 // and the default open CIDR both warn.
 func TestDefaultConfigWarns(t *testing.T) {
-	d := mustDeploy(t, map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey})
-	cfg, err := loadConfig(func(key string) string {
-		return map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey}[key]
-	}, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	warnings := preflightWarnings(cfg, d.fleet.placement)
+	required := map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey}
+	d := mustDeploy(t, required)
+	warnings := preflightWarnings(mustLoadConfig(t, required, "dev"), d.fleet.placement)
 	if len(warnings) != 2 || !strings.Contains(warnings[0], "0.0.0.0/0") || !strings.Contains(warnings[1], "n3x:availabilityZone us-east-1a") {
 		t.Errorf("default config warnings = %q", warnings)
 	}

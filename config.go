@@ -68,7 +68,9 @@ var configExamples = map[string]string{
 	keySubnetID:         "subnet-0123456789abcdef0",
 }
 
-// gp3 limits from the EBS user guide (volume types, gp3).
+// gp3 limits from the EBS user guide (volume types, gp3), except throughput: the
+// Terraform AWS provider v5 bundled in pulumi-aws v6 checks aws_ebs_volume's throughput
+// against 125-1000 MiB/s (validation.IntBetween in its ebs_volume.go) before AWS sees it.
 const (
 	gp3MinSizeGiB          = 1
 	gp3MaxSizeGiB          = 65536
@@ -76,7 +78,7 @@ const (
 	gp3MaxIops             = 80000
 	gp3MaxIopsPerGiB       = 500
 	gp3BaselineThroughput  = 125
-	gp3MaxThroughput       = 2000
+	gp3MaxThroughput       = 1000
 	gp3IopsPerMiBps        = 4 // at most 0.25 MiB/s of throughput per provisioned IOPS
 	minRSAKeyBits          = 2048
 	maxNamePrefixLength    = 64

@@ -68,7 +68,7 @@ func TestLoadConfigAcceptsGoodValues(t *testing.T) {
 				return reflect.DeepEqual(c.SSHCidrBlocks, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")})
 			}},
 		{"8-digit AMI", keyAmiX86, "ami-0123abcd", func(c Config) bool { return c.AmiX86 == "ami-0123abcd" }},
-		{"max gp3 performance", keyCacheVolumeThroughput, "2000", func(c Config) bool { return c.CacheVolume.ThroughputMiBs == 2000 }},
+		{"max gp3 throughput of the bundled provider", keyCacheVolumeThroughput, "1000", func(c Config) bool { return c.CacheVolume.ThroughputMiBs == 1000 }},
 		{"protected volumes", keyProtectVolumes, "true", func(c Config) bool { return c.ProtectVolumes }},
 		{"explicit prefix", keyNamePrefix, "ci.fleet_2", func(c Config) bool { return c.NamePrefix == "ci.fleet_2" }},
 	}
@@ -130,8 +130,11 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		{"cache size too big", []string{keyCacheVolumeSize, "70000"}, []string{"n3x:cacheVolumeSize must be between 1 and 65536 GiB for gp3, got 70000"}},
 		{"cache iops too low", []string{keyCacheVolumeIops, "2000"}, []string{"n3x:cacheVolumeIops must be between 3000 and 80000 IOPS for gp3, got 2000"}},
 		{"cache iops too high", []string{keyCacheVolumeIops, "90000"}, []string{"n3x:cacheVolumeIops must be between 3000 and 80000 IOPS for gp3, got 90000"}},
-		{"yocto throughput too low", []string{keyYoctoVolumeThroughput, "100"}, []string{"n3x:yoctoVolumeThroughput must be between 125 and 2000 MiB/s for gp3, got 100"}},
-		{"yocto throughput too high", []string{keyYoctoVolumeThroughput, "2500"}, []string{"n3x:yoctoVolumeThroughput must be between 125 and 2000 MiB/s for gp3, got 2500"}},
+		{"yocto throughput too low", []string{keyYoctoVolumeThroughput, "100"}, []string{"n3x:yoctoVolumeThroughput must be between 125 and 1000 MiB/s for gp3, got 100"}},
+		// AWS allows 2000 MiB/s, but the provider pulumi-aws v6 bundles refuses more than 1000.
+		{"cache throughput above the provider's limit", []string{keyCacheVolumeThroughput, "1500", keyCacheVolumeIops, "6000"},
+			[]string{"n3x:cacheVolumeThroughput must be between 125 and 1000 MiB/s for gp3, got 1500; fix: pulumi config set n3x:cacheVolumeThroughput 125"}},
+		{"yocto throughput too high", []string{keyYoctoVolumeThroughput, "2500"}, []string{"n3x:yoctoVolumeThroughput must be between 125 and 1000 MiB/s for gp3, got 2500"}},
 		{"yocto iops per GiB", []string{keyYoctoVolumeSize, "10", keyYoctoVolumeIops, "6000"},
 			[]string{"n3x:yoctoVolumeSize is 10 GiB, too small for 6000 IOPS: gp3 allows at most 500 IOPS per GiB, so at least 12 GiB; fix: pulumi config set n3x:yoctoVolumeSize 12"}},
 		{"cache throughput per IOPS", []string{keyCacheVolumeThroughput, "1000"},

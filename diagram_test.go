@@ -142,6 +142,10 @@ func checkNoStrayValues(t *testing.T, file string, labels []string, cfg Config) 
 		devices = append(devices, vol.device)
 	}
 	text := strings.Join(labels, "\n")
+	// NVMe names follow the order devices answer, so no diagram may promise one.
+	if nvme := regexp.MustCompile(`nvme\d`).FindAllString(text, -1); len(nvme) > 0 {
+		t.Errorf("%s names NVMe devices %v; EBS does not guarantee them", file, nvme)
+	}
 	for _, device := range regexp.MustCompile(`/dev/sd[a-z]+`).FindAllString(text, -1) {
 		if !slices.Contains(devices, device) {
 			t.Errorf("%s mentions %s; the code attaches only %v", file, device, devices)

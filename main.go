@@ -100,11 +100,15 @@ func sharedTags(ctx *pulumi.Context, name string) pulumi.StringMap {
 	}
 }
 
+// runnerRole is the Role tag of every runner resource; preflight finds this stack's
+// instances by it.
+const runnerRole = "build-runner"
+
 // runnerTags add the runner's architecture and role, and a volume's purpose.
 func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulumi.StringMap {
 	tags := sharedTags(ctx, name)
 	tags["Arch"] = pulumi.String(spec.arch)
-	tags["Role"] = pulumi.String("build-runner")
+	tags["Role"] = pulumi.String(runnerRole)
 	if purpose != "" {
 		tags["Purpose"] = pulumi.String(purpose)
 	}

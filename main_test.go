@@ -52,7 +52,7 @@ func TestOutputs(t *testing.T) {
 	shared := []string{"securityGroupId", "keyPairName", "availabilityZone"}
 	runnerOutputs := func(prefix string) []string {
 		return []string{prefix + "InstanceId", prefix + "PublicIp", prefix + "PublicDns", prefix + "SshCommand",
-			prefix + "CacheVolumeId", prefix + "YoctoVolumeId"}
+			prefix + "PrivateIp", prefix + "PrivateDns", prefix + "CacheVolumeId", prefix + "YoctoVolumeId"}
 	}
 	cases := []struct {
 		name     string
@@ -77,7 +77,10 @@ func TestOutputs(t *testing.T) {
 			for _, r := range d.fleet.runners {
 				p := r.spec.name
 				address := d.find(t, typeEip, p+"-address")
-				want[p+"InstanceId"] = d.find(t, typeInstance, p+"-runner").id
+				instance := d.find(t, typeInstance, p+"-runner")
+				want[p+"InstanceId"] = instance.id
+				want[p+"PrivateIp"] = instance.outputs["privateIp"].StringValue()
+				want[p+"PrivateDns"] = instance.outputs["privateDns"].StringValue()
 				ip := address.outputs["publicIp"].StringValue()
 				want[p+"PublicIp"] = ip
 				want[p+"PublicDns"] = address.outputs["publicDns"].StringValue()

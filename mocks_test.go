@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -33,8 +35,10 @@ const (
 	testAmiX86   = "ami-0123456789abcdef0"
 	testAmiArm64 = "ami-0fedcba9876543210"
 	testSSHKey   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDX3eJIHQTCo1g2n2pMtwxmeUiuNFPW5VYnZdGRj0ZNW operator@example"
-	testVPC      = "vpc-0aaaabbbbccccdddd"
-	testSubnet   = "subnet-0123456789abcdef0"
+	// testSSHKeyRotated is the operator's next key.
+	testSSHKeyRotated = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2iG3GgioBDGaj52Gs7+Eg/PAtH1/QlYAgFMjMyY2V0 operator@example"
+	testVPC           = "vpc-0aaaabbbbccccdddd"
+	testSubnet        = "subnet-0123456789abcdef0"
 )
 
 // registration is one resource the program registered, with its full request.
@@ -50,10 +54,26 @@ type registration struct {
 type fakeAMI struct {
 	arch            string
 	rootSnapshotGiB int
+	state           string // "" is available
+	noENA           bool
+	rootDeviceType  string // "" is ebs
+	deprecationTime string
 }
 
 type fakeSubnet struct {
-	zone, vpc string
+	zone, vpc  string
+	routeTable string // "" uses the main route table of its VPC
+}
+
+// fakeVolume and fakeInstance are what an earlier `pulumi up` left in the account.
+type fakeVolume struct {
+	id, zone string
+	tags     map[string]string
+}
+
+type fakeInstance struct {
+	id, ami string
+	tags    map[string]string
 }
 
 // fakeAWS is a mock resource monitor that records every registration and answers the
@@ -65,7 +85,11 @@ type fakeAWS struct {
 	instanceTypes map[string][]string // instance type -> supported architectures
 	amis          map[string]fakeAMI
 	defaultVPC    string
+	defaultZones  []string // zones where the default VPC has a default subnet
 	subnets       map[string]fakeSubnet
+	routes        map[string][]string // route table -> 0.0.0.0/0 targets; "main" is the VPCs' main table
+	volumes       []fakeVolume
+	instances     []fakeInstance
 
 	mu            sync.Mutex
 	registrations []registration
@@ -86,15 +110,63 @@ func newFakeAWS() *fakeAWS {
 		instanceTypes: map[string][]string{
 			"c6i.2xlarge": {"x86_64"}, "c6i.4xlarge": {"x86_64"},
 			"c7g.2xlarge": {"arm64"}, "c7g.4xlarge": {"arm64"}, "c6g.2xlarge": {"arm64"},
-			"mac1.metal": {"x86_64_mac"},
+			"mac1.metal": {"x86_64_mac"}, "t2.xlarge": {"x86_64"},
 		},
 		amis: map[string]fakeAMI{
 			testAmiX86:   {arch: "x86_64", rootSnapshotGiB: 8},
 			testAmiArm64: {arch: "arm64", rootSnapshotGiB: 8},
 		},
-		defaultVPC: testVPC,
-		subnets:    map[string]fakeSubnet{testSubnet: {zone: "us-east-1c", vpc: "vpc-0123456789abcdef0"}},
+		defaultVPC:   testVPC,
+		defaultZones: []string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"},
+		subnets: map[string]fakeSubnet{
+			testSubnet:                 {zone: "us-east-1c", vpc: "vpc-0123456789abcdef0"},
+			"subnet-0aaaaaaaaaaaaaaaa": {zone: "us-east-1c", vpc: "vpc-0123456789abcdef0", routeTable: "rtb-private"},
+		},
+		routes: map[string][]string{"main": {"igw-0123456789abcdef0"}, "rtb-private": {"nat-0123456789abcdef0"}},
 	}
+}
+
+// afterUp is the account as the recorded run left it, ready for the next run: its data
+// volumes and instances exist, with their ids, zones and tags.
+func (f *fakeAWS) afterUp() *fakeAWS {
+	next := &fakeAWS{
+		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
+		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
+		routes: maps.Clone(f.routes), volumes: slices.Clone(f.volumes), instances: slices.Clone(f.instances),
+	}
+	for _, r := range f.registrations {
+		tags := map[string]string{}
+		if t, ok := r.inputs["tags"]; ok {
+			for k, v := range t.ObjectValue() {
+				tags[string(k)] = v.StringValue()
+			}
+		}
+		switch r.typ {
+		case typeVolume:
+			next.volumes = append(next.volumes, fakeVolume{id: r.id, zone: r.inputs["availabilityZone"].StringValue(), tags: tags})
+		case typeInstance:
+			next.instances = append(next.instances, fakeInstance{id: r.id, ami: r.inputs["ami"].StringValue(), tags: tags})
+		}
+	}
+	return next
+}
+
+// matchesTags says whether tags hold every wanted pair and, for each "tag:KEY" filter,
+// one of its values.
+func matchesTags(tags map[string]string, want resource.PropertyValue, args resource.PropertyMap) bool {
+	if want.IsObject() {
+		for k, v := range want.ObjectValue() {
+			if tags[string(k)] != v.StringValue() {
+				return false
+			}
+		}
+	}
+	for _, name := range filterNames(args) {
+		if key, ok := strings.CutPrefix(name, "tag:"); ok && !slices.Contains(filterValues(args, name), tags[key]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -111,6 +183,11 @@ func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		outputs["publicDns"] = resource.NewStringProperty(fmt.Sprintf("ec2-198-51-100-%d.compute-1.amazonaws.com", octet))
 	case typeInstance:
 		outputs["publicIp"] = resource.NewStringProperty("192.0.2.10") // ephemeral: must not be exported
+		f.mu.Lock()
+		octet := 10 + len(f.registrations)
+		f.mu.Unlock()
+		outputs["privateIp"] = resource.NewStringProperty(fmt.Sprintf("172.31.0.%d", octet))
+		outputs["privateDns"] = resource.NewStringProperty(fmt.Sprintf("ip-172-31-0-%d.ec2.internal", octet))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -152,6 +229,35 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			return nil, errors.New("no matching EC2 Subnet found")
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": id, "availabilityZone": subnet.zone, "vpcId": subnet.vpc}), nil
+	case "aws:ec2/getSubnets:getSubnets":
+		ids := []string{}
+		zone := filterValues(args.Args, "availability-zone")
+		if slices.Equal(filterValues(args.Args, "vpc-id"), []string{f.defaultVPC}) && slices.Equal(filterValues(args.Args, "default-for-az"), []string{"true"}) &&
+			len(zone) == 1 && slices.Contains(f.defaultZones, zone[0]) {
+			ids = append(ids, "subnet-default-"+zone[0])
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids}), nil
+	case "aws:ec2/getRouteTable:getRouteTable":
+		// Only explicit associations answer by subnet, as in EC2; the rest use the main table.
+		table := "main"
+		if subnet, ok := args.Args["subnetId"]; ok {
+			if table = f.subnets[subnet.StringValue()].routeTable; table == "" {
+				return nil, errors.New("query returned no results. Please change your search criteria and try again")
+			}
+		} else if !slices.Equal(filterValues(args.Args, "association.main"), []string{"true"}) {
+			return nil, fmt.Errorf("fakeAWS: unexpected route table query %v", args.Args)
+		}
+		routes := []any{}
+		for _, target := range f.routes[table] {
+			route := map[string]any{"cidrBlock": "0.0.0.0/0"}
+			if strings.HasPrefix(target, "igw-") {
+				route["gatewayId"] = target
+			} else {
+				route["natGatewayId"] = target
+			}
+			routes = append(routes, route)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": table, "routeTableId": table, "routes": routes}), nil
 	case "aws:ec2/getAmi:getAmi":
 		id := strings.Join(filterValues(args.Args, "image-id"), ",")
 		ami, ok := f.amis[id]
@@ -160,6 +266,8 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": id, "imageId": id, "architecture": ami.arch, "rootDeviceName": "/dev/xvda",
+			"state": cmp.Or(ami.state, "available"), "enaSupport": !ami.noENA, "rootDeviceType": cmp.Or(ami.rootDeviceType, "ebs"),
+			"deprecationTime": ami.deprecationTime,
 			"blockDeviceMappings": []any{map[string]any{
 				"deviceName": "/dev/xvda",
 				"ebs":        map[string]any{"volume_size": fmt.Sprint(ami.rootSnapshotGiB), "volume_type": "gp3"},
@@ -171,9 +279,47 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		if !ok {
 			return nil, fmt.Errorf("reading EC2 Instance Type (%s): InvalidInstanceType: The following supplied instance types do not exist: [%s]", name, name)
 		}
-		return resource.NewPropertyMapFromMap(map[string]any{"id": name, "instanceType": name, "supportedArchitectures": archs}), nil
+		ena := "required"
+		if strings.HasPrefix(name, "t2.") {
+			ena = "unsupported"
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": name, "instanceType": name, "supportedArchitectures": archs, "enaSupport": ena}), nil
+	case "aws:ebs/getEbsVolumes:getEbsVolumes":
+		ids := []string{}
+		for _, v := range f.volumes {
+			if matchesTags(v.tags, args.Args["tags"], args.Args) {
+				ids = append(ids, v.id)
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids}), nil
+	case "aws:ebs/getVolume:getVolume":
+		for _, v := range f.volumes {
+			if slices.Equal(filterValues(args.Args, "volume-id"), []string{v.id}) {
+				return resource.NewPropertyMapFromMap(map[string]any{"id": v.id, "volumeId": v.id, "availabilityZone": v.zone, "tags": v.tags}), nil
+			}
+		}
+		return nil, errors.New("your query returned no results")
+	case "aws:ec2/getInstances:getInstances":
+		ids := []string{}
+		for _, i := range f.instances {
+			if matchesTags(i.tags, args.Args["instanceTags"], args.Args) && slices.Contains(filterValues(args.Args, "image-id"), i.ami) {
+				ids = append(ids, i.id)
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids}), nil
 	}
 	return nil, fmt.Errorf("fakeAWS: unexpected invoke %s", args.Token)
+}
+
+// filterNames returns the names of an invoke's "filters" entries.
+func filterNames(args resource.PropertyMap) []string {
+	var names []string
+	if filters, ok := args["filters"]; ok && filters.IsArray() {
+		for _, filter := range filters.ArrayValue() {
+			names = append(names, filter.ObjectValue()["name"].StringValue())
+		}
+	}
+	return names
 }
 
 // filterValues returns the values of the named entry of an invoke's "filters" argument.
@@ -205,10 +351,22 @@ func mustLoadConfig(t *testing.T, values map[string]string, stack string) Config
 
 // deployment is the result of running the program once against fakeAWS.
 type deployment struct {
-	aws     *fakeAWS
-	fleet   *fleet
-	outputs map[string]any
-	err     error
+	aws      *fakeAWS
+	fleet    *fleet
+	outputs  map[string]any
+	warnings []string // what the program logged as warnings, in order
+	err      error
+}
+
+// warningLog records warnings; the mock engine would drop them.
+type warningLog struct {
+	pulumi.Log
+	warnings *[]string
+}
+
+func (l warningLog) Warn(msg string, _ *pulumi.LogArgs) error {
+	*l.warnings = append(*l.warnings, msg)
+	return nil
 }
 
 // testConfig is a complete, valid configuration with both runners; tests change keys.
@@ -239,6 +397,7 @@ func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[strin
 		info.DryRun = dryRun
 	}
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		ctx.Log = warningLog{Log: ctx.Log, warnings: &d.warnings}
 		f, err := deployFleet(ctx)
 		if err != nil {
 			return err

@@ -3,106 +3,12 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
-
-// placement is where the runners and their volumes live. The zone is a plain string
-// known before any instance exists, so a volume never waits on (or follows) an instance.
-type placement struct {
-	Zone       string
-	SubnetID   string // empty: the zone's default subnet
-	VpcID      string
-	ZoneChosen bool // the zone was picked by the program, not pinned by n3x:availabilityZone
-}
-
-// zoneOfferings are the region's standard zones and, per instance type, the zones
-// that offer it, both sorted by name.
-type zoneOfferings struct {
-	Zones   []string
-	Offered map[string][]string
-}
-
-// lookupZoneOfferings asks which of the region's standard (not Local or Wavelength)
-// zones offer each instance type.
-func lookupZoneOfferings(ctx *pulumi.Context, instanceTypes []string) (zoneOfferings, error) {
-	zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
-		State:   pulumi.StringRef("available"),
-		Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
-	})
-	if err != nil {
-		return zoneOfferings{}, fmt.Errorf("listing availability zones: %w", err)
-	}
-	offerings, err := ec2.GetInstanceTypeOfferings(ctx, &ec2.GetInstanceTypeOfferingsArgs{
-		LocationType: pulumi.StringRef("availability-zone"),
-		Filters:      []ec2.GetInstanceTypeOfferingsFilter{{Name: "instance-type", Values: instanceTypes}},
-	})
-	if err != nil {
-		return zoneOfferings{}, fmt.Errorf("listing instance type offerings: %w", err)
-	}
-	result := zoneOfferings{Zones: slices.Sorted(slices.Values(zones.Names)), Offered: map[string][]string{}}
-	for i, instanceType := range offerings.InstanceTypes {
-		if zone := offerings.Locations[i]; slices.Contains(result.Zones, zone) {
-			result.Offered[instanceType] = append(result.Offered[instanceType], zone)
-		}
-	}
-	for _, offered := range result.Offered {
-		slices.Sort(offered)
-	}
-	return result, nil
-}
-
-// firstZoneOfferingAll is the first zone by name that offers every instance type, or "".
-func (o zoneOfferings) firstZoneOfferingAll(instanceTypes []string) string {
-	for _, zone := range o.Zones {
-		if !slices.ContainsFunc(instanceTypes, func(t string) bool { return !slices.Contains(o.Offered[t], zone) }) {
-			return zone
-		}
-	}
-	return ""
-}
-
-// resolvePlacement finds the VPC and zone: the subnet's when n3x:subnetId is set,
-// otherwise the default VPC and the pinned or first suitable zone.
-func resolvePlacement(ctx *pulumi.Context, cfg Config, offers zoneOfferings) (placement, error) {
-	if cfg.SubnetID != "" {
-		subnet, err := ec2.LookupSubnet(ctx, &ec2.LookupSubnetArgs{Id: pulumi.StringRef(cfg.SubnetID)})
-		if err != nil {
-			return placement{}, configError{keySubnetID, fmt.Sprintf("names a subnet this account cannot read in this region (%v)", err), configExamples[keySubnetID]}
-		}
-		if cfg.AvailabilityZone != "" && cfg.AvailabilityZone != subnet.AvailabilityZone {
-			return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is %s but subnet %s is in %s; with n3x:subnetId set the zone follows the subnet",
-				cfg.AvailabilityZone, cfg.SubnetID, subnet.AvailabilityZone), ""}
-		}
-		return placement{Zone: subnet.AvailabilityZone, SubnetID: subnet.Id, VpcID: subnet.VpcId}, nil
-	}
-	vpcs, err := ec2.GetVpcs(ctx, &ec2.GetVpcsArgs{Filters: []ec2.GetVpcsFilter{{Name: "is-default", Values: []string{"true"}}}})
-	if err != nil {
-		return placement{}, fmt.Errorf("looking up the default VPC: %w", err)
-	}
-	if len(vpcs.Ids) == 0 {
-		return placement{}, configError{keySubnetID, "is unset and this region has no default VPC; name a public subnet for the runners", configExamples[keySubnetID]}
-	}
-	if cfg.AvailabilityZone != "" {
-		if !slices.Contains(offers.Zones, cfg.AvailabilityZone) {
-			return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
-				cfg.AvailabilityZone, strings.Join(offers.Zones, ", ")), firstOr(offers.Zones, configExamples[keyAvailabilityZone])}
-		}
-		return placement{Zone: cfg.AvailabilityZone, VpcID: vpcs.Ids[0]}, nil
-	}
-	types := instanceTypes(cfg)
-	zone := offers.firstZoneOfferingAll(types)
-	if zone == "" {
-		return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is unset and no zone of the region offers all of %s; pick other instance types or another region",
-			strings.Join(types, ", ")), ""}
-	}
-	return placement{Zone: zone, VpcID: vpcs.Ids[0], ZoneChosen: true}, nil
-}
 
 // inboundPort is one TCP service the runners offer.
 type inboundPort struct {
@@ -197,12 +103,4 @@ func resourceNamePart(prefix netip.Prefix) string {
 // securityGroupName is the physical name of the shared security group.
 func securityGroupName(cfg Config) string {
 	return cfg.NamePrefix + "-runner-sg"
-}
-
-// firstOr is the first value, or fallback when there is none.
-func firstOr(values []string, fallback string) string {
-	if len(values) > 0 {
-		return values[0]
-	}
-	return fallback
 }

@@ -125,23 +125,102 @@ func TestSubnetPlacement(t *testing.T) {
 func TestZoneIsChosenFromOfferings(t *testing.T) {
 	cases := []struct {
 		name     string
+		account  func(*fakeAWS)
 		amiArm64 string
 		want     string
 	}{
-		// The first zone by name; the Local Zone is never picked.
-		{"x86 only", "", "us-east-1a"},
-		// c7g.2xlarge is not offered in us-east-1a.
-		{"both runners", testAmiArm64, "us-east-1b"},
+		// c7g.2xlarge is not offered in us-east-1a: both stacks go to the first zone
+		// that offers both types, so adding Graviton later finds its type there.
+		{"x86 only", nil, "", "us-east-1b"},
+		{"both runners", nil, testAmiArm64, "us-east-1b"},
+		// With no zone offering both, an x86-only stack takes the first zone offering c6i;
+		// the Local Zone is never picked.
+		{"x86 only, Graviton offered nowhere", func(a *fakeAWS) { delete(a.offerings, "c7g.2xlarge") }, "", "us-east-1a"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := mustDeploy(t, testConfig(keyAvailabilityZone, "", keyAmiArm64, tc.amiArm64))
+			account := newFakeAWS()
+			if tc.account != nil {
+				tc.account(account)
+			}
+			d := deploy(t, account, "dev", true, testConfig(keyAvailabilityZone, "", keyAmiArm64, tc.amiArm64))
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
 			if d.outputs["availabilityZone"] != tc.want {
 				t.Errorf("zone = %v, want %s", d.outputs["availabilityZone"], tc.want)
 			}
 			if !d.fleet.placement.ZoneChosen {
-				t.Error("placement does not record that the zone was chosen automatically")
+				t.Error("placement does not record that the zone was chosen afresh")
 			}
 		})
+	}
+}
+
+// Once a stack has data volumes, an unpinned zone is theirs, whatever the offerings now
+// say; a type not offered there fails preflight instead of moving the caches.
+func TestZoneFollowsTheStacksDataVolumes(t *testing.T) {
+	account := newFakeAWS()
+	delete(account.offerings, "c7g.2xlarge")
+	x86Only := testConfig(keyAvailabilityZone, "", keyAmiArm64, "")
+	first := deploy(t, account, "dev", false, x86Only)
+	if first.err != nil || first.outputs["availabilityZone"] != "us-east-1a" {
+		t.Fatalf("first up: zone %v, err %v", first.outputs["availabilityZone"], first.err)
+	}
+	later := first.aws.afterUp()
+	later.offerings["c7g.2xlarge"] = []string{"us-east-1b"} // AWS now offers Graviton, elsewhere
+	later.offerings["c6i.2xlarge"] = []string{"us-east-1b"} // and stops offering c6i in us-east-1a
+
+	same := deploy(t, later.afterUp(), "dev", true, x86Only)
+	if same.err == nil || !strings.Contains(same.err.Error(), "n3x:instanceTypeX86 is c6i.2xlarge, which is not offered in us-east-1a, the zone of this stack's runners and caches") {
+		t.Errorf("a type gone from the stack's zone: err = %v, want it to name the zone and keep it", same.err)
+	}
+	if same.err != nil && len(same.aws.registrations) != 0 {
+		t.Errorf("a failed preflight registered %v", same.names())
+	}
+	later.offerings["c6i.2xlarge"] = []string{"us-east-1a", "us-east-1b"}
+	addGraviton := deploy(t, later.afterUp(), "dev", true, testConfig(keyAvailabilityZone, ""))
+	if addGraviton.err == nil || !strings.Contains(addGraviton.err.Error(), "n3x:instanceTypeGraviton is c7g.2xlarge, which is not offered in us-east-1a") {
+		t.Errorf("adding Graviton where its type is not offered: err = %v", addGraviton.err)
+	}
+	stays := deploy(t, later.afterUp(), "dev", true, testConfig(keyAvailabilityZone, "", keyAmiArm64, "", keyCacheVolumeSize, "600"))
+	if stays.err != nil || stays.outputs["availabilityZone"] != "us-east-1a" || stays.fleet.placement.ZoneChosen {
+		t.Errorf("zone %v (chosen afresh: %v), err %v; want us-east-1a, where the volumes are", stays.outputs["availabilityZone"], stays.fleet.placement.ZoneChosen, stays.err)
+	}
+	if len(stays.warnings) != 0 {
+		t.Errorf("a stack that stays where its volumes are warns %q", stays.warnings)
+	}
+}
+
+// Only the operator moves the zone, and preview says which caches that empties.
+func TestZoneMoveWarnsWhichVolumesItEmpties(t *testing.T) {
+	account := mustDeploy(t, testConfig(keyAmiArm64, "")).aws.afterUp()
+	cases := []struct {
+		name      string
+		overrides []string
+		want      string
+	}{
+		{"new zone", []string{keyAvailabilityZone, "us-east-1c"}, "n3x:availabilityZone moves the runners to us-east-1c: pulumi up replaces the data volumes " +
+			"x86-cache-id (n3x-x86-runner-cache, in us-east-1b), x86-yocto-id (n3x-x86-runner-yocto, in us-east-1b) with new, empty ones there and deletes the old ones " +
+			"with their caches (protected volumes make it fail instead); to keep them: pulumi config set n3x:availabilityZone us-east-1b"},
+		{"subnet in another zone", []string{keySubnetID, testSubnet, keyAvailabilityZone, ""}, "n3x:subnetId moves the runners to us-east-1c: pulumi up replaces the data volumes x86-cache-id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := deploy(t, account.afterUp(), "dev", true, testConfig(append([]string{keyAmiArm64, ""}, tc.overrides...)...))
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			if !slices.ContainsFunc(d.warnings, func(w string) bool { return strings.Contains(w, tc.want) }) {
+				t.Errorf("warnings %q lack %q", d.warnings, tc.want)
+			}
+		})
+	}
+	// Volumes split over two zones (an interrupted move) leave the choice to the operator.
+	split := account.afterUp()
+	split.volumes[1].zone = "us-east-1c"
+	d := deploy(t, split, "dev", true, testConfig(keyAmiArm64, "", keyAvailabilityZone, ""))
+	if d.err == nil || !strings.Contains(d.err.Error(), "n3x:availabilityZone is unset and this stack's data volumes are in several zones (x86-cache-id in us-east-1b, x86-yocto-id in us-east-1c); pin the zone whose volumes to keep") {
+		t.Errorf("split volumes: err = %v", d.err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,12 +31,13 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 		{"unknown instance type", nil, []string{keyInstanceTypeGraviton, "c7g.9xlarge"},
 			[]string{"n3x:instanceTypeGraviton is c7g.9xlarge, which EC2 does not know in this region", "InvalidInstanceType"}},
 		{"pinned zone without the type", nil, []string{keyAvailabilityZone, "us-east-1a"},
-			[]string{"n3x:instanceTypeGraviton is c7g.2xlarge, which is not offered in us-east-1a (zones that do: us-east-1b, us-east-1c)"}},
+			[]string{"n3x:instanceTypeGraviton is c7g.2xlarge, which is not offered in us-east-1a, the zone of this stack's runners and caches (zones that do: us-east-1b, us-east-1c); " +
+				"pick another type, or move the fleet (and empty its caches) with n3x:availabilityZone or n3x:subnetId; fix: pulumi config set n3x:instanceTypeGraviton c7g.2xlarge"}},
 		{"type offered in no standard zone", func(a *fakeAWS) {
 			a.instanceTypes["c7gn.2xlarge"] = []string{"arm64"}
 			a.offerings["c7gn.2xlarge"] = []string{"us-east-1-bos-1a"}
 		}, []string{keyInstanceTypeGraviton, "c7gn.2xlarge"},
-			[]string{"n3x:instanceTypeGraviton is c7gn.2xlarge, which is not offered in us-east-1b (no zone of this region offers it)"}},
+			[]string{"n3x:instanceTypeGraviton is c7gn.2xlarge, which is not offered in us-east-1b, the zone of this stack's runners and caches (no zone of this region offers it)"}},
 		{"zone of another region", nil, []string{keyAvailabilityZone, "eu-west-1a"},
 			[]string{"n3x:availabilityZone is eu-west-1a, not an available zone of this region (zones: us-east-1a, us-east-1b, us-east-1c, us-east-1d); fix: pulumi config set n3x:availabilityZone us-east-1a"}},
 		{"local zone", nil, []string{keyAvailabilityZone, "us-east-1-bos-1a"},
@@ -52,6 +54,20 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 			a.offerings["c6i.2xlarge"] = []string{"us-east-1b"}
 		}, []string{keyAvailabilityZone, "", keyInstanceTypeGraviton, "c7gn.2xlarge"},
 			[]string{"n3x:availabilityZone is unset and no zone of the region offers all of c6i.2xlarge, c7gn.2xlarge"}},
+		{"pending AMI", func(a *fakeAWS) { a.amis[testAmiX86] = fakeAMI{arch: "x86_64", state: "pending"} }, nil,
+			[]string{"n3x:amiX86 is ami-0123456789abcdef0, which is pending, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids ami-0123456789abcdef0); fix: pulumi config set n3x:amiX86 ami-0123456789abcdef0"}},
+		{"AMI without ENA", func(a *fakeAWS) { a.amis[testAmiArm64] = fakeAMI{arch: "arm64", noENA: true} }, nil,
+			[]string{"n3x:amiArm64 is ami-0fedcba9876543210, which has no ENA support, and c7g.2xlarge launches only from AMIs with the ENA driver; register it with --ena-support"}},
+		{"instance-store AMI", func(a *fakeAWS) { a.amis[testAmiX86] = fakeAMI{arch: "x86_64", rootDeviceType: "instance-store"} }, nil,
+			[]string{"n3x:amiX86 is ami-0123456789abcdef0, whose root device is instance-store; the runners need an EBS-backed AMI"}},
+		{"no default subnet in the pinned zone", func(a *fakeAWS) { a.defaultZones = []string{"us-east-1a"} }, nil,
+			[]string{"n3x:availabilityZone places the runners in us-east-1b, where the default VPC vpc-0aaaabbbbccccdddd has no default subnet; create it (aws ec2 create-default-subnet --availability-zone us-east-1b) or pin a zone that has one"}},
+		{"no default subnet in the chosen zone", func(a *fakeAWS) { a.defaultZones = nil }, []string{keyAvailabilityZone, "", keyAmiArm64, ""},
+			[]string{"n3x:availabilityZone places the runners in us-east-1b, where the default VPC"}},
+		{"subnet without a route to the internet", nil, []string{keySubnetID, "subnet-0aaaaaaaaaaaaaaaa", keyAvailabilityZone, ""},
+			[]string{"n3x:subnetId is subnet-0aaaaaaaaaaaaaaaa, whose route table rtb-private has no 0.0.0.0/0 route to an internet gateway; the Elastic IPs and the runners' downloads need one"}},
+		{"main route table without an internet gateway", func(a *fakeAWS) { a.routes["main"] = nil }, []string{keySubnetID, testSubnet, keyAvailabilityZone, ""},
+			[]string{"n3x:subnetId is subnet-0123456789abcdef0, whose route table main has no 0.0.0.0/0 route to an internet gateway"}},
 		{"several problems at once", nil, []string{keyAmiX86, testAmiArm64, keyAmiArm64, testAmiX86, keyInstanceTypeX86, "c7g.2xlarge"},
 			[]string{"(3 problems)", "n3x:amiX86 is ami-0fedcba9876543210, an arm64 AMI", "n3x:amiArm64 is ami-0123456789abcdef0, an x86_64 AMI",
 				"n3x:instanceTypeX86 is c7g.2xlarge, which runs arm64"}},
@@ -81,6 +97,9 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 func TestPreflightWarnings(t *testing.T) {
 	pinned := placement{Zone: "us-east-1b"}
 	chosen := placement{Zone: "us-east-1b", ZoneChosen: true}
+	open := "n3x:sshCidrBlocks opens all of 0.0.0.0/0: SSH (22) is open to the whole internet (Security Hub EC2.13, EC2.19), " +
+		"Harmonia behind Caddy (443) serves the whole /nix/store, build outputs included, to anyone, " +
+		"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it: pulumi config set n3x:sshCidrBlocks 203.0.113.0/24"
 	cases := []struct {
 		name  string
 		cidrs string
@@ -88,11 +107,16 @@ func TestPreflightWarnings(t *testing.T) {
 		want  []string // one substring per expected warning, in order
 	}{
 		{"restricted and pinned", "203.0.113.0/24,2001:db8::/32", pinned, nil},
-		{"open IPv4", "0.0.0.0/0", pinned, []string{"n3x:sshCidrBlocks includes 0.0.0.0/0: SSH (22) is open to the whole internet (Security Hub EC2.13, EC2.19) and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it: pulumi config set n3x:sshCidrBlocks 203.0.113.0/24"}},
-		{"open IPv6 beside a private range", "10.0.0.0/8,::/0", pinned, []string{"n3x:sshCidrBlocks includes ::/0"}},
-		{"open both", "0.0.0.0/0,::/0", pinned, []string{"includes 0.0.0.0/0", "includes ::/0"}},
-		{"zone not pinned", "203.0.113.0/24", chosen, []string{"n3x:availabilityZone is not set, so the runners and their volumes go to us-east-1b, the first zone offering c6i.2xlarge and c7g.2xlarge; " +
-			"if AWS offerings change the choice could move and replace the volumes, so pin it: pulumi config set n3x:availabilityZone us-east-1b"}},
+		{"half the internet", "0.0.0.0/1", pinned, nil},
+		{"open IPv4", "0.0.0.0/0", pinned, []string{open}},
+		{"open IPv4 in two halves", "0.0.0.0/1,128.0.0.0/1", pinned, []string{open}},
+		{"open IPv4 in uneven pieces", "128.0.0.0/1,0.0.0.0/2,64.0.0.0/3,96.0.0.0/3", pinned, []string{open}},
+		{"IPv4 pieces with a gap", "128.0.0.0/1,0.0.0.0/2,64.0.0.0/3,96.0.0.0/4", pinned, nil},
+		{"open IPv6 beside a private range", "10.0.0.0/8,::/0", pinned, []string{"n3x:sshCidrBlocks opens all of ::/0"}},
+		{"open IPv6 in halves", "::/1,8000::/1", pinned, []string{"n3x:sshCidrBlocks opens all of ::/0"}},
+		{"open both", "0.0.0.0/0,::/0", pinned, []string{"opens all of 0.0.0.0/0", "opens all of ::/0"}},
+		{"zone not pinned", "203.0.113.0/24", chosen, []string{"n3x:availabilityZone is not set, so this new stack goes to us-east-1b, the first zone offering c6i.2xlarge and c7g.2xlarge; " +
+			"later runs keep the zone of its data volumes, but pin it to make that explicit: pulumi config set n3x:availabilityZone us-east-1b"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +124,7 @@ func TestPreflightWarnings(t *testing.T) {
 			for _, cidr := range strings.Split(tc.cidrs, ",") {
 				cfg.SSHCidrBlocks = append(cfg.SSHCidrBlocks, netip.MustParsePrefix(cidr))
 			}
-			got := preflightWarnings(cfg, tc.place)
+			got := preflightWarnings(cfg, tc.place, nil)
 			if len(got) != len(tc.want) {
 				t.Fatalf("warnings %q, want %d", got, len(tc.want))
 			}
@@ -113,13 +137,59 @@ func TestPreflightWarnings(t *testing.T) {
 	}
 }
 
-// The program's own run decides the warnings from what it resolved: an unpinned zone
-// and the default open CIDR both warn.
+// The program logs what preflight warns of: an unpinned zone and the default open CIDR.
 func TestDefaultConfigWarns(t *testing.T) {
-	required := map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey}
-	d := mustDeploy(t, required)
-	warnings := preflightWarnings(mustLoadConfig(t, required, "dev"), d.fleet.placement)
-	if len(warnings) != 2 || !strings.Contains(warnings[0], "0.0.0.0/0") || !strings.Contains(warnings[1], "n3x:availabilityZone us-east-1a") {
-		t.Errorf("default config warnings = %q", warnings)
+	d := mustDeploy(t, map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey})
+	if len(d.warnings) != 2 || !strings.Contains(d.warnings[0], "opens all of 0.0.0.0/0") || !strings.Contains(d.warnings[1], "n3x:availabilityZone us-east-1b") {
+		t.Errorf("default config logged warnings %q", d.warnings)
+	}
+}
+
+// An AMI that a runner of this stack still runs only warns when it is gone or
+// deprecated, so an urgent unrelated change still goes through.
+func TestAMIsInUseOnlyWarn(t *testing.T) {
+	cases := []struct {
+		name    string
+		account func(*fakeAWS)
+		want    string
+	}{
+		{"deregistered", func(a *fakeAWS) { delete(a.amis, testAmiX86) },
+			"n3x:amiX86 is ami-0123456789abcdef0, which this account can no longer find (deregistered?), but x86-runner-id still runs it; " +
+				"it keeps running, but anything that replaces it will fail until you register a current AMI: pulumi config set n3x:amiX86 ami-0123456789abcdef0"},
+		{"deprecated", func(a *fakeAWS) {
+			a.amis[testAmiArm64] = fakeAMI{arch: "arm64", rootSnapshotGiB: 8, deprecationTime: "2025-01-31T00:00:00Z"}
+		}, "n3x:amiArm64 is ami-0fedcba9876543210, deprecated since 2025-01-31T00:00:00Z; it still launches for its owner, but register a current AMI"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			account := mustDeploy(t, testConfig()).aws.afterUp()
+			tc.account(account)
+			d := deploy(t, account, "dev", true, testConfig(keySSHCidrBlocks, "198.51.100.0/24"))
+			if d.err != nil {
+				t.Fatalf("an AMI in use blocked the change: %v", d.err)
+			}
+			if !slices.ContainsFunc(d.warnings, func(w string) bool { return strings.Contains(w, tc.want) }) {
+				t.Errorf("warnings %q lack %q", d.warnings, tc.want)
+			}
+			if got := str(t, d.find(t, typeIngressRule, "ssh-from-198.51.100.0-24"), "cidrIpv4"); got != "198.51.100.0/24" {
+				t.Errorf("the urgent change did not go through: %s", got)
+			}
+		})
+	}
+	// An AMI nobody runs yet must exist.
+	account := newFakeAWS()
+	delete(account.amis, testAmiX86)
+	if d := deploy(t, account, "dev", true, testConfig()); d.err == nil || !strings.Contains(d.err.Error(), "n3x:amiX86 is ami-0123456789abcdef0, which this account cannot find") {
+		t.Errorf("a missing AMI that no runner uses: err = %v", d.err)
+	}
+}
+
+// An instance type that does not need ENA (a Xen type) launches from an AMI without it.
+func TestENAIsRequiredOnlyWhereTheTypeNeedsIt(t *testing.T) {
+	account := newFakeAWS()
+	account.amis[testAmiX86] = fakeAMI{arch: "x86_64", noENA: true}
+	account.offerings["t2.xlarge"] = []string{"us-east-1b"}
+	if d := deploy(t, account, "dev", true, testConfig(keyInstanceTypeX86, "t2.xlarge")); d.err != nil {
+		t.Errorf("t2.xlarge with an ENA-less AMI: %v", d.err)
 	}
 }

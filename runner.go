@@ -45,7 +45,7 @@ func instanceTypes(cfg Config) []string {
 // dataVolumeSpec is one of the EBS volumes that outlive the runner's instance.
 type dataVolumeSpec struct {
 	role    string // "cache" or "yocto": logical names and outputs
-	device  string // EBS device name; /dev/nvme1n1 and /dev/nvme2n1 on Nitro
+	device  string // EBS device name; NixOS finds it by this name's udev link, never by nvmeN
 	purpose string // Purpose tag, read by operators in the console
 	VolumeConfig
 }
@@ -108,10 +108,15 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 	}
 
 	r := &runner{spec: spec, instance: instance, volumes: map[string]*ebs.Volume{}}
+	// Each attachment waits for the one before, so the cache volume is always attached
+	// first and the instance sees its data volumes in the same order on every boot.
+	var previous []pulumi.Resource
 	for _, vol := range dataVolumeSpecs(cfg) {
-		if r.volumes[vol.role], err = newDataVolume(ctx, cfg, spec, vol, name+"-"+vol.role, shared.placement.Zone, instance); err != nil {
+		volume, attachment, err := newDataVolume(ctx, cfg, spec, vol, name+"-"+vol.role, shared.placement.Zone, instance, previous)
+		if err != nil {
 			return nil, err
 		}
+		r.volumes[vol.role], previous = volume, []pulumi.Resource{attachment}
 	}
 	if r.address, err = newAddress(ctx, spec, name+"-address", instance); err != nil {
 		return nil, err
@@ -120,9 +125,11 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 }
 
 // newDataVolume creates a volume in the runner's zone, known before the instance exists,
-// and attaches it. The attachment is deleted before it is replaced, and stops the instance
-// before detaching, so NixOS exports the ZFS pool and unmounts cleanly first.
-func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, name, zone string, instance *ec2.Instance) (*ebs.Volume, error) {
+// and attaches it after the attachments it is given. The attachment is deleted before it
+// is replaced, and stops the instance before detaching, so NixOS exports the ZFS pool and
+// unmounts cleanly first.
+func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, name, zone string, instance *ec2.Instance,
+	after []pulumi.Resource) (*ebs.Volume, *ec2.VolumeAttachment, error) {
 	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, &ebs.VolumeArgs{
 		AvailabilityZone: pulumi.String(zone),
 		Type:             pulumi.String("gp3"),
@@ -133,17 +140,18 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 		Tags:             runnerTags(ctx, spec, name, vol.purpose),
 	}, pulumi.Protect(cfg.ProtectVolumes))
 	if err != nil {
-		return nil, fmt.Errorf("%s volume %s: %w", vol.role, name, err)
+		return nil, nil, fmt.Errorf("%s volume %s: %w", vol.role, name, err)
 	}
-	if _, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
+	attachment, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
 		DeviceName:                  pulumi.String(vol.device),
 		VolumeId:                    volume.ID(),
 		InstanceId:                  instance.ID(),
 		StopInstanceBeforeDetaching: pulumi.Bool(true),
-	}, pulumi.DeleteBeforeReplace(true)); err != nil {
-		return nil, fmt.Errorf("%s attachment of %s: %w", vol.role, name, err)
+	}, pulumi.DeleteBeforeReplace(true), pulumi.DependsOn(after))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s attachment of %s: %w", vol.role, name, err)
 	}
-	return volume, nil
+	return volume, attachment, nil
 }
 
 // newAddress gives the runner an Elastic IP that outlives its instances; the association
@@ -172,6 +180,8 @@ func (r *runner) outputs() map[string]pulumi.Input {
 		r.spec.name + "PublicIp":      r.address.PublicIp,
 		r.spec.name + "PublicDns":     r.address.PublicDns,
 		r.spec.name + "SshCommand":    pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
+		r.spec.name + "PrivateIp":     r.instance.PrivateIp,
+		r.spec.name + "PrivateDns":    r.instance.PrivateDns,
 		r.spec.name + "CacheVolumeId": r.volumes["cache"].ID(),
 		r.spec.name + "YoctoVolumeId": r.volumes["yocto"].ID(),
 	}

@@ -118,6 +118,19 @@ func TestDataVolumesAndAttachments(t *testing.T) {
 					t.Errorf("attachment dependencies %v lack %s", deps, needed.name)
 				}
 			}
+			// The cache volume is attached first, so every boot sees the same order.
+			var attachedAfter, want []string
+			for _, urn := range deps {
+				if strings.HasSuffix(urnName(urn), "-attachment") {
+					attachedAfter = append(attachedAfter, urnName(urn))
+				}
+			}
+			if tc.role == "yocto" {
+				want = []string{tc.runner + "-cache-attachment"}
+			}
+			if !slices.Equal(attachedAfter, want) {
+				t.Errorf("attachment waits for %v, want %v", attachedAfter, want)
+			}
 			if deps := volume.rpc.GetDependencies(); len(deps) != 0 {
 				t.Errorf("volume depends on %v; it must not wait on (or be replaced with) the instance", deps)
 			}

@@ -107,7 +107,7 @@ func architecture() diagram {
 			lines: []string{
 				"Security group n3x-runner-sg",
 				"in: TCP 22, 443, 3142 from n3x:sshCidrBlocks (default 0.0.0.0/0, IPv4 + IPv6)",
-				"in: TCP 443, 3142 between runners (group references itself) · out: all, IPv4 + IPv6",
+				"in: TCP 443, 3142 between runners, at private IPs (group references itself) · out: all",
 			}},
 		{id: "keypair", x: 25, y: 565, w: 330, h: 40, fill: netFill, stroke: netStroke,
 			lines: []string{"SSH key pair n3x-runner-key", "from n3x:sshPublicKey (ed25519 or RSA ≥ 2048)"}},
@@ -126,11 +126,11 @@ func architecture() diagram {
 			box{id: r.id, x: x, y: 280, w: 415, h: 240, titleTop: true, fill: computeFill, stroke: computeStroke,
 				lines: []string{r.title, "EC2 " + r.instance, "NixOS AMI (" + r.arch + ") · IMDSv2 required"}},
 			box{id: r.id + "Root", x: x + 10, y: 340, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
-				lines: []string{"Root EBS 50 GB gp3, encrypted", "(root) → /dev/nvme0n1 · NixOS system, from the AMI"}},
+				lines: []string{"Root EBS 50 GB gp3, encrypted", "(root) · NixOS system, from the AMI"}},
 			box{id: r.id + "Cache", x: x + 10, y: 398, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
-				lines: []string{"Cache EBS 500 GB gp3, encrypted", "/dev/sdf → /dev/nvme1n1 · ZFS pool for /nix/store"}},
+				lines: []string{"Cache EBS 500 GB gp3, encrypted", "/dev/sdf, attached 1st · ZFS pool for /nix/store"}},
 			box{id: r.id + "Yocto", x: x + 10, y: 456, w: 395, h: 50, fill: storageFill, stroke: storageStroke,
-				lines: []string{"Yocto EBS 100 GB gp3, encrypted", "/dev/sdg → /dev/nvme2n1 · DL_DIR + SSTATE_DIR"}},
+				lines: []string{"Yocto EBS 100 GB gp3, encrypted", "/dev/sdg, attached 2nd · DL_DIR + SSTATE_DIR"}},
 		)
 		d.arrows = append(d.arrows, arrow{from: r.id + "Eip", to: r.id, x1: x + 207, y1: 265, x2: x + 207, y2: 280})
 	}
@@ -160,16 +160,16 @@ func runnerServices() diagram {
 		{id: "node", x: 10, y: 70, w: 940, h: 470, titleTop: true, fill: computeFill, stroke: computeStroke,
 			lines: []string{"Runner node: the same NixOS configuration on x86_64 and Graviton"}},
 		service("apt", 0, 100, "apt-cacher-ng :3142", "Debian package proxy", "uses Root: /var/cache/apt-cacher-ng"),
-		service("agenix", 0, 200, "agenix", "secrets: runner token, cache-signing key", "uses Root: host key → /run/agenix"),
+		service("agenix", 0, 200, "agenix", "secrets: runner token, cache-signing key", "host key on the Cache pool → /run/agenix"),
 		service("networkd", 0, 300, "systemd-networkd", "network configuration", "no data volume"),
 		service("caddy", 1, 100, "Caddy :443", "TLS reverse proxy for Harmonia", "no data volume"),
 		service("harmonia", 1, 200, "Harmonia :5000 (localhost)", "Nix binary cache server", "uses Cache: serves /nix/store"),
 		service("gitlabRunner", 2, 100, "GitLab Runner", "shell executor for CI jobs", "uses Cache (Nix) and Yocto"),
 		service("podman", 2, 200, "Podman", "OCI runtime (kas-container)", "uses Yocto: DL_DIR, SSTATE_DIR"),
 		service("firstBoot", 2, 300, "first-boot-format", "one-time volume setup", "formats Cache (ZFS), Yocto (ext4)"),
-		volume("root", 0, "Root EBS 50 GB gp3", "(root) → /dev/nvme0n1", "NixOS system from the AMI"),
-		volume("cache", 1, "Cache EBS 500 GB gp3 · ZFS pool", "/dev/sdf → /dev/nvme1n1", "mounted on /nix/store"),
-		volume("yocto", 2, "Yocto EBS 100 GB gp3 · ext4", "/dev/sdg → /dev/nvme2n1", "DL_DIR + SSTATE_DIR"),
+		volume("root", 0, "Root EBS 50 GB gp3", "(root)", "NixOS system from the AMI"),
+		volume("cache", 1, "Cache EBS 500 GB gp3 · ZFS pool", "/dev/sdf udev link, attached 1st", "/nix/store and /persist (host keys)"),
+		volume("yocto", 2, "Yocto EBS 100 GB gp3 · ext4", "/dev/sdg udev link, attached 2nd", "DL_DIR + SSTATE_DIR"),
 	}
 	d.arrows = []arrow{
 		{from: "caddy", to: "harmonia", x1: 480, y1: 158, x2: 480, y2: 200, label: "proxies to :5000"},

@@ -34,6 +34,8 @@ const (
 	keySubnetID              = "subnetId"
 	keyNamePrefix            = "namePrefix"
 	keyProtectVolumes        = "protectVolumes"
+	keyWorkingHours          = "workingHours"
+	keyCapacity              = "capacity"
 )
 
 // configDefaults holds the default of every optional key, as the text `pulumi config get`
@@ -55,6 +57,8 @@ var configDefaults = map[string]string{
 	keySubnetID:              "",
 	keyNamePrefix:            "",
 	keyProtectVolumes:        "false",
+	keyWorkingHours:          "",
+	keyCapacity:              capacityOnDemand,
 }
 
 // configExamples are placeholder values for fixes of keys whose right value only the
@@ -66,7 +70,14 @@ var configExamples = map[string]string{
 	keySSHCidrBlocks:    "203.0.113.0/24",
 	keyAvailabilityZone: "us-east-1a",
 	keySubnetID:         "subnet-0123456789abcdef0",
+	keyWorkingHours:     `"Mon-Fri 07:00-19:00 Europe/Berlin"`,
 }
+
+// Capacity types of n3x:capacity.
+const (
+	capacityOnDemand = "on-demand"
+	capacitySpot     = "spot"
+)
 
 // gp3 limits from the EBS user guide (volume types, gp3), except throughput: the
 // Terraform AWS provider v5 bundled in pulumi-aws v6 checks aws_ebs_volume's throughput
@@ -109,6 +120,9 @@ type Config struct {
 	SubnetID             string // empty: the region's default VPC
 	NamePrefix           string // prefix of every physical name
 	ProtectVolumes       bool
+	WorkingHours         workingHours // zero: always on
+	Capacity             string       // capacityOnDemand or capacitySpot
+	Region               string       // aws:region, for prices and ARNs
 }
 
 // VolumeConfig is the size and gp3 performance of one data volume.
@@ -231,6 +245,8 @@ func loadConfig(get func(key string) string, stack string) (Config, error) {
 		SubnetID:             r.pattern(keySubnetID, r.value(keySubnetID), subnetIDPattern, "a subnet id: subnet- followed by 8 or 17 lowercase hex digits", ex[keySubnetID]),
 		NamePrefix:           r.namePrefix(stack),
 		ProtectVolumes:       r.boolean(keyProtectVolumes),
+		WorkingHours:         r.workingHours(),
+		Capacity:             r.oneOf(keyCapacity, capacityOnDemand, capacitySpot),
 	}
 	if len(r.errors) > 0 {
 		found := problems(r.errors)
@@ -327,6 +343,28 @@ func (r *configReader) volume(sizeKey, iopsKey, throughputKey string) VolumeConf
 			v.Iops, v.ThroughputMiBs, need)
 	}
 	return v
+}
+
+// workingHours reads when the runners run; unset, they always do.
+func (r *configReader) workingHours() workingHours {
+	raw := r.value(keyWorkingHours)
+	if raw == "" {
+		return workingHours{}
+	}
+	hours, err := parseWorkingHours(raw)
+	if err != nil {
+		r.fail(keyWorkingHours, configExamples[keyWorkingHours], "%v", err)
+	}
+	return hours
+}
+
+// oneOf reads a key that takes one of a few words.
+func (r *configReader) oneOf(key string, choices ...string) string {
+	raw := r.value(key)
+	if !slices.Contains(choices, raw) {
+		r.fail(key, choices[0], "must be %s, got %q", strings.Join(choices, " or "), raw)
+	}
+	return raw
 }
 
 // namePrefix prefixes every physical AWS name. Unset, the dev stack keeps the spec's

@@ -7,8 +7,10 @@ import (
 	"crypto/rsa"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -51,6 +53,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		CacheVolume:          VolumeConfig{SizeGiB: 500, Iops: 3000, ThroughputMiBs: 125},
 		YoctoVolume:          VolumeConfig{SizeGiB: 100, Iops: 3000, ThroughputMiBs: 125},
 		NamePrefix:           "n3x",
+		Capacity:             "on-demand",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -71,6 +74,17 @@ func TestLoadConfigAcceptsGoodValues(t *testing.T) {
 		{"max gp3 throughput of the bundled provider", keyCacheVolumeThroughput, "1000", func(c Config) bool { return c.CacheVolume.ThroughputMiBs == 1000 }},
 		{"protected volumes", keyProtectVolumes, "true", func(c Config) bool { return c.ProtectVolumes }},
 		{"explicit prefix", keyNamePrefix, "ci.fleet_2", func(c Config) bool { return c.NamePrefix == "ci.fleet_2" }},
+		{"spot", keyCapacity, "spot", func(c Config) bool { return c.Capacity == capacitySpot }},
+		{"working hours", keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", func(c Config) bool {
+			w := c.WorkingHours
+			return len(w.Days) == 5 && w.Days[0] == time.Monday && w.Days[4] == time.Friday && w.Start == clock{7, 0} &&
+				w.Stop == clock{19, 0} && w.Zone.String() == "Europe/Berlin" && w.weeklyHours() == 60
+		}},
+		{"working hours, days listed and ranged", keyWorkingHours, "Sat,Mon-Wed 08:30-12:15 UTC", func(c Config) bool {
+			w := c.WorkingHours
+			return slices.Equal(w.Days, []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Saturday}) &&
+				w.cron(w.Start) == "cron(30 8 ? * MON,TUE,WED,SAT *)" && w.weeklyHours() == 15
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +158,22 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		{"zone malformed", []string{keyAvailabilityZone, "east"}, []string{`n3x:availabilityZone must be an availability zone name such as us-east-1a, got "east"`}},
 		{"subnet malformed", []string{keySubnetID, "subnet-xyz"}, []string{`n3x:subnetId must be a subnet id`}},
 		{"name prefix with spaces", []string{keyNamePrefix, "my fleet"}, []string{`n3x:namePrefix must be 1 to 64 letters, digits`, "fix: pulumi config set n3x:namePrefix n3x-dev"}},
+		{"working hours unknown day", []string{keyWorkingHours, "Mo-Fr 07:00-19:00 Europe/Berlin"},
+			[]string{`n3x:workingHours day "Mo-Fr" is not one of Mon, Tue, Wed, Thu, Fri, Sat, Sun or a range such as Mon-Fri; fix: pulumi config set n3x:workingHours "Mon-Fri 07:00-19:00 Europe/Berlin"`}},
+		{"working hours backwards days", []string{keyWorkingHours, "Fri-Mon 07:00-19:00 UTC"}, []string{`n3x:workingHours day range "Fri-Mon" runs backwards`}},
+		{"working hours day twice", []string{keyWorkingHours, "Mon-Fri,Wed 07:00-19:00 UTC"}, []string{`n3x:workingHours names Wed twice`}},
+		{"working hours malformed time", []string{keyWorkingHours, "Mon-Fri 7:00-19:00 UTC"}, []string{`n3x:workingHours time "7:00" must be HH:MM on the 24-hour clock`}},
+		{"working hours hour 24", []string{keyWorkingHours, "Mon-Fri 07:00-24:00 UTC"}, []string{`n3x:workingHours time "24:00" must be HH:MM`}},
+		{"working hours without a range", []string{keyWorkingHours, "Mon-Fri 07:00 UTC"}, []string{`n3x:workingHours hours "07:00" must be start-stop`}},
+		{"working hours stop before start", []string{keyWorkingHours, "Mon-Fri 19:00-07:00 UTC"},
+			[]string{"n3x:workingHours stops at 07:00, which is not after its start 19:00; working hours end on the day they begin"}},
+		{"working hours stop at start", []string{keyWorkingHours, "Mon-Fri 07:00-07:00 UTC"}, []string{"n3x:workingHours stops at 07:00, which is not after its start 07:00"}},
+		{"working hours unknown zone", []string{keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Munich"},
+			[]string{`n3x:workingHours time zone "Europe/Munich" is not an IANA time zone such as Europe/Berlin or UTC`}},
+		{"working hours without a zone", []string{keyWorkingHours, "Mon-Fri 07:00-19:00"}, []string{`n3x:workingHours must be days, hours and a time zone`}},
+		{"capacity unknown", []string{keyCapacity, "reserved"},
+			[]string{`n3x:capacity must be on-demand or spot, got "reserved"; fix: pulumi config set n3x:capacity on-demand`}},
+		{"capacity upper case", []string{keyCapacity, "Spot"}, []string{`n3x:capacity must be on-demand or spot, got "Spot"`}},
 		{"several problems at once", []string{keyAmiX86, "", keySSHCidrBlocks, "10.1.0.0/8", keyRootVolumeSize, "-1"},
 			[]string{"(3 problems)", "n3x:amiX86 is required", "n3x:sshCidrBlocks entry", "n3x:rootVolumeSize must be between"}},
 	}

@@ -218,15 +218,18 @@ func TestArchitectureDiagramMatchesTheCode(t *testing.T) {
 	if len(labelsStartingWith(labels, "Elastic IP")) != len(runnerSpecs(cfg)) {
 		t.Errorf("%s: want one Elastic IP box per runner", file)
 	}
-	costs := readmeSection(t, "Cost Estimate")
-	amounts := regexp.MustCompile(`~\$\d+/mo`).FindAllString(strings.Join(labels, "\n"), -1)
-	if len(amounts) == 0 {
-		t.Errorf("%s shows no monthly cost", file)
+	// The costs shown: each runner and the fleet always on, and the fleet in working hours,
+	// on demand and on Spot, as the program estimates them.
+	var want []string
+	costs := documentedCosts(t)
+	for _, r := range costs[0].cost.runners {
+		want = append(want, fmt.Sprintf("~$%.0f/mo", *r.total()))
 	}
-	for _, amount := range amounts {
-		if !strings.Contains(costs, amount) {
-			t.Errorf("%s says %s, which the README's cost estimate does not", file, amount)
-		}
+	for _, c := range costs {
+		want = append(want, fmt.Sprintf("~$%.0f/mo", *c.cost.total()))
+	}
+	if got := regexp.MustCompile(`~\$\d+/mo`).FindAllString(strings.Join(labels, "\n"), -1); !slices.Equal(got, want) {
+		t.Errorf("%s shows costs %q; the program estimates %q", file, got, want)
 	}
 }
 

@@ -26,6 +26,8 @@ func main() {
 type fleet struct {
 	sharedResources
 	runners []*runner
+	cost    fleetCost
+	region  string
 }
 
 // deployFleet validates the configuration, checks it against AWS and only then
@@ -35,6 +37,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Region = config.Get(ctx, "aws:region")
 	p, warnings, err := preflight(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -45,7 +48,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		}
 	}
 
-	f := &fleet{sharedResources: sharedResources{placement: p}}
+	f := &fleet{sharedResources: sharedResources{placement: p}, region: cfg.Region}
 	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p); err != nil {
 		return nil, err
 	}
@@ -67,6 +70,13 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		}
 		f.runners = append(f.runners, r)
 	}
+	if err := newWorkingHoursSchedules(ctx, cfg, f.runners); err != nil {
+		return nil, err
+	}
+	f.cost = estimateCost(cfg, lookupSpotPrices(ctx, cfg, p.Zone))
+	if err := ctx.Log.Info(f.cost.String(), nil); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -81,7 +91,20 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 		"securityGroupId":  f.securityGroup.ID(),
 		"keyPairName":      f.keyPair.KeyName,
 		"availabilityZone": pulumi.String(f.placement.Zone),
+		"monthlyCost":      f.cost.output(),
 	}
+	var ids []any
+	for _, r := range f.runners {
+		ids = append(ids, r.machine.id)
+	}
+	// Starts the runners now, outside n3x:workingHours: $(pulumi stack output startRunnersCommand)
+	outputs["startRunnersCommand"] = pulumi.All(ids...).ApplyT(func(ids []any) string {
+		command := "aws ec2 start-instances --region " + f.region + " --instance-ids"
+		for _, id := range ids {
+			command += " " + id.(string)
+		}
+		return command
+	}).(pulumi.StringOutput)
 	for _, r := range f.runners {
 		for name, value := range r.outputs() {
 			outputs[name] = value

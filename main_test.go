@@ -49,7 +49,7 @@ func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	shared := []string{"securityGroupId", "keyPairName", "availabilityZone"}
+	shared := []string{"securityGroupId", "keyPairName", "availabilityZone", "monthlyCost", "startRunnersCommand"}
 	runnerOutputs := func(prefix string) []string {
 		return []string{prefix + "InstanceId", prefix + "PublicIp", prefix + "PublicDns", prefix + "SshCommand",
 			prefix + "PrivateIp", prefix + "PrivateDns", prefix + "CacheVolumeId", prefix + "YoctoVolumeId"}
@@ -74,6 +74,11 @@ func TestOutputs(t *testing.T) {
 				"keyPairName":      "n3x-runner-key",
 				"availabilityZone": "us-east-1b",
 			}
+			command := "aws ec2 start-instances --region us-east-1 --instance-ids"
+			for _, r := range d.fleet.runners {
+				command += " " + d.find(t, typeInstance, r.spec.name+"-runner").id
+			}
+			want["startRunnersCommand"] = command
 			for _, r := range d.fleet.runners {
 				p := r.spec.name
 				address := d.find(t, typeEip, p+"-address")

@@ -27,6 +27,12 @@ const (
 	typeAttachment    = "aws:ec2/volumeAttachment:VolumeAttachment"
 	typeEip           = "aws:ec2/eip:Eip"
 	typeEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
+	typeSpotRequest   = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+	typeTag           = "aws:ec2/tag:Tag"
+	typeRole          = "aws:iam/role:Role"
+	typeRolePolicy    = "aws:iam/rolePolicy:RolePolicy"
+	typeSchedule      = "aws:scheduler/schedule:Schedule"
+	testAccount       = "123456789012"
 )
 
 // The sample account: a region with four standard zones and one Local Zone, where
@@ -90,6 +96,7 @@ type fakeAWS struct {
 	routes        map[string][]string // route table -> 0.0.0.0/0 targets; "main" is the VPCs' main table
 	volumes       []fakeVolume
 	instances     []fakeInstance
+	spotPrices    map[string]string // instance type -> current price, as EC2 prints it
 
 	mu            sync.Mutex
 	registrations []registration
@@ -122,7 +129,8 @@ func newFakeAWS() *fakeAWS {
 			testSubnet:                 {zone: "us-east-1c", vpc: "vpc-0123456789abcdef0"},
 			"subnet-0aaaaaaaaaaaaaaaa": {zone: "us-east-1c", vpc: "vpc-0123456789abcdef0", routeTable: "rtb-private"},
 		},
-		routes: map[string][]string{"main": {"igw-0123456789abcdef0"}, "rtb-private": {"nat-0123456789abcdef0"}},
+		routes:     map[string][]string{"main": {"igw-0123456789abcdef0"}, "rtb-private": {"nat-0123456789abcdef0"}},
+		spotPrices: map[string]string{"c6i.2xlarge": "0.137200", "c7g.2xlarge": "0.112600"},
 	}
 }
 
@@ -133,6 +141,7 @@ func (f *fakeAWS) afterUp() *fakeAWS {
 		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
 		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
 		routes: maps.Clone(f.routes), volumes: slices.Clone(f.volumes), instances: slices.Clone(f.instances),
+		spotPrices: maps.Clone(f.spotPrices),
 	}
 	for _, r := range f.registrations {
 		tags := map[string]string{}
@@ -181,13 +190,18 @@ func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		outputs["allocationId"] = resource.NewStringProperty("eipalloc-" + args.Name)
 		outputs["publicIp"] = resource.NewStringProperty(fmt.Sprintf("198.51.100.%d", octet))
 		outputs["publicDns"] = resource.NewStringProperty(fmt.Sprintf("ec2-198-51-100-%d.compute-1.amazonaws.com", octet))
-	case typeInstance:
+	case typeInstance, typeSpotRequest:
 		outputs["publicIp"] = resource.NewStringProperty("192.0.2.10") // ephemeral: must not be exported
 		f.mu.Lock()
 		octet := 10 + len(f.registrations)
 		f.mu.Unlock()
 		outputs["privateIp"] = resource.NewStringProperty(fmt.Sprintf("172.31.0.%d", octet))
 		outputs["privateDns"] = resource.NewStringProperty(fmt.Sprintf("ip-172-31-0-%d.ec2.internal", octet))
+		if args.TypeToken == typeSpotRequest {
+			outputs["spotInstanceId"] = resource.NewStringProperty("i-spot-" + args.Name)
+		}
+	case typeRole:
+		outputs["arn"] = resource.NewStringProperty("arn:aws:iam::" + testAccount + ":role/" + args.Inputs["name"].StringValue())
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -284,6 +298,16 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			ena = "unsupported"
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": name, "instanceType": name, "supportedArchitectures": archs, "enaSupport": ena}), nil
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": testAccount, "accountId": testAccount,
+			"arn": "arn:aws:sts::" + testAccount + ":assumed-role/deployer/ci", "userId": "AROAEXAMPLE:ci"}), nil
+	case "aws:ec2/getSpotPrice:getSpotPrice":
+		name := args.Args["instanceType"].StringValue()
+		price, ok := f.spotPrices[name]
+		if !ok || !slices.Contains(f.offerings[name], args.Args["availabilityZone"].StringValue()) {
+			return nil, errors.New("no EC2 Spot Price History found matching criteria; try different search")
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": name, "spotPrice": price}), nil
 	case "aws:ebs/getEbsVolumes:getEbsVolumes":
 		ids := []string{}
 		for _, v := range f.volumes {
@@ -355,17 +379,23 @@ type deployment struct {
 	fleet    *fleet
 	outputs  map[string]any
 	warnings []string // what the program logged as warnings, in order
+	infos    []string // and as information
 	err      error
 }
 
-// warningLog records warnings; the mock engine would drop them.
-type warningLog struct {
+// recordingLog records warnings and information; the mock engine would drop them.
+type recordingLog struct {
 	pulumi.Log
-	warnings *[]string
+	warnings, infos *[]string
 }
 
-func (l warningLog) Warn(msg string, _ *pulumi.LogArgs) error {
+func (l recordingLog) Warn(msg string, _ *pulumi.LogArgs) error {
 	*l.warnings = append(*l.warnings, msg)
+	return nil
+}
+
+func (l recordingLog) Info(msg string, _ *pulumi.LogArgs) error {
+	*l.infos = append(*l.infos, msg)
 	return nil
 }
 
@@ -390,14 +420,14 @@ func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[strin
 	t.Helper()
 	d := deployment{aws: aws}
 	withConfig := func(info *pulumi.RunInfo) {
-		info.Config = map[string]string{}
+		info.Config = map[string]string{"aws:region": "us-east-1"}
 		for key, value := range cfg {
 			info.Config[configNamespace+":"+key] = value
 		}
 		info.DryRun = dryRun
 	}
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		ctx.Log = warningLog{Log: ctx.Log, warnings: &d.warnings}
+		ctx.Log = recordingLog{Log: ctx.Log, warnings: &d.warnings, infos: &d.infos}
 		f, err := deployFleet(ctx)
 		if err != nil {
 			return err

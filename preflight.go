@@ -161,6 +161,11 @@ func preflightWarnings(cfg Config, p placement, volumes []stackVolume) []string 
 			"later runs keep the zone of its data volumes, but pin it to make that explicit: pulumi config set n3x:%s %s",
 			keyAvailabilityZone, p.Zone, cfg.InstanceTypeX86, cfg.InstanceTypeGraviton, keyAvailabilityZone, p.Zone))
 	}
+	if gaps := cfg.WorkingHours.gaps(time.Now()); len(gaps) > 0 {
+		warnings = append(warnings, fmt.Sprintf("n3x:%s starts or stops at a time that %s skips when daylight saving time begins (%s): "+
+			"that day the schedule cannot fire at that local time; move it out of the skipped hour",
+			keyWorkingHours, cfg.WorkingHours.Zone, strings.Join(gaps, ", ")))
+	}
 	var moving []string
 	for _, v := range volumes {
 		if p.Zone != "" && v.Zone != p.Zone {

@@ -13,8 +13,10 @@ import (
 // rather than update it. Source: terraform-provider-aws v5, which pulumi-aws v6 bundles:
 // the ForceNew arguments in internal/service/ec2 ebs_volume.go, ec2_instance.go
 // (root_block_device: only encrypted and kms_key_id), ebs_volume_attachment.go, ec2_eip.go,
-// ec2_eip_association.go, ec2_key_pair.go and vpc_security_group.go, and RequiresReplace in
-// vpc_security_group_ingress_rule.go / _egress_rule.go. Nested inputs are "outer.inner".
+// ec2_eip_association.go, ec2_key_pair.go, vpc_security_group.go, ec2_tag.go, iam_role.go,
+// iam_role_policy.go and scheduler/schedule.go, RequiresReplace in
+// vpc_security_group_ingress_rule.go / _egress_rule.go, and ec2_spot_instance_request.go,
+// which makes every argument but tags ForceNew. Nested inputs are "outer.inner".
 var forceNewInputs = map[string][]string{
 	typeVolume: {"availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "outpostArn", "multiAttachEnabled"},
 	typeInstance: {"ami", "availabilityZone", "subnetId", "keyName", "privateIp", "associatePublicIpAddress", "securityGroups",
@@ -29,6 +31,12 @@ var forceNewInputs = map[string][]string{
 	typeSecurityGroup: {"name", "namePrefix", "description", "vpcId"},
 	typeIngressRule:   {"securityGroupId"},
 	typeEgressRule:    {"securityGroupId"},
+	typeSpotRequest: {"ami", "instanceType", "keyName", "vpcSecurityGroupIds", "availabilityZone", "subnetId", "rootBlockDevice",
+		"metadataOptions", "spotType", "instanceInterruptionBehavior", "spotPrice", "waitForFulfillment", "validUntil", "launchGroup"},
+	typeTag:        {"resourceId", "key"},
+	typeRole:       {"name", "namePrefix", "path"},
+	typeRolePolicy: {"role", "name", "namePrefix"},
+	typeSchedule:   {"name", "namePrefix", "groupName"},
 }
 
 // plannedReplacements is what the engine would replace going from one run to the next:
@@ -75,6 +83,16 @@ func urnTypeAndName(urn string) string {
 	return typ[strings.LastIndex(typ, "$")+1:] + "::" + parts[len(parts)-1]
 }
 
+// spotRunnerReplaced is what replacing a Spot runner replaces: its request, its instance's
+// tags, and what names the instance.
+func spotRunnerReplaced(runner string) []string {
+	names := []string{runner + "-address-association", runner + "-cache-attachment", runner + "-runner"}
+	for _, key := range []string{"Arch", "Name", "Project", "Role", "Stack"} {
+		names = append(names, runner+"-runner-tag-"+key)
+	}
+	return append(names, runner+"-yocto-attachment")
+}
+
 // registration finds a resource of the run by type and logical name.
 func (d deployment) registration(typ, name string) (registration, bool) {
 	for _, r := range d.aws.registrations {
@@ -102,6 +120,7 @@ func inputAt(r registration, path string) resource.PropertyValue {
 func TestChangesReplaceOnlyWhatTheReadmePromises(t *testing.T) {
 	x86Only := []string{keyAvailabilityZone, "", keyAmiArm64, ""}
 	both := []string{keyAvailabilityZone, ""}
+	spot := []string{keyAvailabilityZone, "", keyCapacity, "spot"}
 	newAMI := "ami-0aaaaaaaaaaaaaaaa"
 	cases := []struct {
 		name          string
@@ -122,6 +141,14 @@ func TestChangesReplaceOnlyWhatTheReadmePromises(t *testing.T) {
 		{"new SSH key", both, append(both, keySSHPublicKey, testSSHKeyRotated), nil, []string{"runner-key"}},
 		{"new x86 AMI", both, append(both, keyAmiX86, newAMI), nil,
 			[]string{"x86-address-association", "x86-cache-attachment", "x86-runner", "x86-yocto-attachment"}},
+		{"working hours", both, append(both, keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin"), nil, nil},
+		{"Spot: new SSH key", spot, append(spot, keySSHPublicKey, testSSHKeyRotated), nil, []string{"runner-key"}},
+		{"Spot: working hours", spot, append(spot, keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin"), nil, nil},
+		// A Spot request cannot change: what is in place on demand replaces a Spot runner.
+		{"Spot: x86 instance type", spot, append(spot, keyInstanceTypeX86, "c6i.4xlarge"), nil,
+			spotRunnerReplaced("x86")},
+		{"Spot: bigger root volume", spot, append(spot, keyRootVolumeSize, "80"), nil,
+			slices.Concat(spotRunnerReplaced("graviton"), spotRunnerReplaced("x86"))},
 		{"zone pinned elsewhere", x86Only, append(x86Only, keyAvailabilityZone, "us-east-1c"), nil,
 			[]string{"x86-address-association", "x86-cache", "x86-cache-attachment", "x86-runner", "x86-yocto", "x86-yocto-attachment"}},
 	}

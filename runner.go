@@ -57,13 +57,13 @@ func dataVolumeSpecs(cfg Config) []dataVolumeSpec {
 	}
 }
 
-// runner is one build runner: its instance, the stable address in front of it and
+// runner is one build runner: its machine, the stable address in front of it and
 // its data volumes by role.
 type runner struct {
-	spec     runnerSpec
-	instance *ec2.Instance
-	address  *ec2.Eip
-	volumes  map[string]*ebs.Volume
+	spec    runnerSpec
+	machine machine
+	address *ec2.Eip
+	volumes map[string]*ebs.Volume
 }
 
 // sharedResources are what every runner is wired to.
@@ -77,37 +77,11 @@ type sharedResources struct {
 // replaces it); its data volumes and Elastic IP are not.
 func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources) (*runner, error) {
 	name := fmt.Sprintf("%s-%s-runner", cfg.NamePrefix, spec.name)
-	instanceArgs := &ec2.InstanceArgs{
-		Ami:          pulumi.String(spec.ami),
-		InstanceType: pulumi.String(spec.instanceType),
-		// The key pair's name as a plain value, not its output: replacing the key pair
-		// (a new sshPublicKey) must not replace the instances, whose key_name forces new.
-		KeyName:             pulumi.String(keyPairName(cfg)),
-		VpcSecurityGroupIds: pulumi.StringArray{shared.securityGroup.ID()},
-		AvailabilityZone:    pulumi.String(shared.placement.Zone),
-		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
-			VolumeType:          pulumi.String("gp3"),
-			VolumeSize:          pulumi.Int(cfg.RootVolumeSize),
-			Encrypted:           pulumi.Bool(true),
-			DeleteOnTermination: pulumi.Bool(true),
-			Tags:                runnerTags(ctx, spec, name+"-root", "nixos-system"),
-		},
-		// IMDSv2 only: a token is required, so SSRF through the proxies cannot read credentials.
-		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
-			HttpEndpoint: pulumi.String("enabled"),
-			HttpTokens:   pulumi.String("required"),
-		},
-		Tags: runnerTags(ctx, spec, name, ""),
-	}
-	if shared.placement.SubnetID != "" {
-		instanceArgs.SubnetId = pulumi.String(shared.placement.SubnetID)
-	}
-	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", instanceArgs, pulumi.DependsOn([]pulumi.Resource{shared.keyPair}))
+	instance, err := newMachine(ctx, cfg, spec, shared, name)
 	if err != nil {
-		return nil, fmt.Errorf("instance %s: %w", name, err)
+		return nil, err
 	}
-
-	r := &runner{spec: spec, instance: instance, volumes: map[string]*ebs.Volume{}}
+	r := &runner{spec: spec, machine: instance, volumes: map[string]*ebs.Volume{}}
 	// Each attachment waits for the one before, so the cache volume is always attached
 	// first and the instance sees its data volumes in the same order on every boot.
 	var previous []pulumi.Resource
@@ -128,7 +102,7 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 // and attaches it after the attachments it is given. The attachment is deleted before it
 // is replaced, and stops the instance before detaching, so NixOS exports the ZFS pool and
 // unmounts cleanly first.
-func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, name, zone string, instance *ec2.Instance,
+func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, name, zone string, instance machine,
 	after []pulumi.Resource) (*ebs.Volume, *ec2.VolumeAttachment, error) {
 	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, &ebs.VolumeArgs{
 		AvailabilityZone: pulumi.String(zone),
@@ -145,7 +119,7 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 	attachment, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
 		DeviceName:                  pulumi.String(vol.device),
 		VolumeId:                    volume.ID(),
-		InstanceId:                  instance.ID(),
+		InstanceId:                  instance.id,
 		StopInstanceBeforeDetaching: pulumi.Bool(true),
 	}, pulumi.DeleteBeforeReplace(true), pulumi.DependsOn(after))
 	if err != nil {
@@ -156,7 +130,7 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 
 // newAddress gives the runner an Elastic IP that outlives its instances; the association
 // is deleted before it is replaced because an address has one instance at a time.
-func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance *ec2.Instance) (*ec2.Eip, error) {
+func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance machine) (*ec2.Eip, error) {
 	address, err := ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
 		Tags:   runnerTags(ctx, spec, name, ""),
@@ -166,7 +140,7 @@ func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance *ec2
 	}
 	if _, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
 		AllocationId: address.AllocationId,
-		InstanceId:   instance.ID(),
+		InstanceId:   instance.id,
 	}, pulumi.DeleteBeforeReplace(true)); err != nil {
 		return nil, fmt.Errorf("elastic IP association %s: %w", name, err)
 	}
@@ -176,12 +150,12 @@ func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance *ec2
 // outputs are the runner's stack outputs, prefixed with its name.
 func (r *runner) outputs() map[string]pulumi.Input {
 	return map[string]pulumi.Input{
-		r.spec.name + "InstanceId":    r.instance.ID(),
+		r.spec.name + "InstanceId":    r.machine.id,
 		r.spec.name + "PublicIp":      r.address.PublicIp,
 		r.spec.name + "PublicDns":     r.address.PublicDns,
 		r.spec.name + "SshCommand":    pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
-		r.spec.name + "PrivateIp":     r.instance.PrivateIp,
-		r.spec.name + "PrivateDns":    r.instance.PrivateDns,
+		r.spec.name + "PrivateIp":     r.machine.privateIP,
+		r.spec.name + "PrivateDns":    r.machine.privateDNS,
 		r.spec.name + "CacheVolumeId": r.volumes["cache"].ID(),
 		r.spec.name + "YoctoVolumeId": r.volumes["yocto"].ID(),
 	}

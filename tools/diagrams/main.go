@@ -112,8 +112,8 @@ func architecture() diagram {
 		{id: "keypair", x: 25, y: 565, w: 330, h: 40, fill: netFill, stroke: netStroke,
 			lines: []string{"SSH key pair n3x-runner-key", "from n3x:sshPublicKey (ed25519 or RSA ≥ 2048)"}},
 		{id: "cost", x: 365, y: 565, w: 570, h: 40, fill: actorFill, stroke: actorStroke,
-			lines: []string{"On demand, us-east-1: ~$304/mo x86_64 + ~$268/mo Graviton = ~$572/mo",
-				"instances, 650 GB gp3 and one public IPv4 ($0.005/h) per runner"}},
+			lines: []string{"us-east-1, always on demand: ~$304/mo x86_64 + ~$267/mo Graviton = ~$570/mo",
+				"Mon-Fri 07:00-19:00 (n3x:workingHours): ~$275/mo; on Spot too: ~$176/mo"}},
 	}
 	for i, r := range []struct{ id, title, instance, arch string }{
 		{"x86", "x86_64 Runner", "c6i.2xlarge · 8 vCPU · 16 GiB", "x86_64"},

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// priceList holds list prices in USD, as the AWS Price List API (AmazonEC2, Linux, shared
+// tenancy, no pre-installed software) and the EC2 and EBS pricing pages gave them for
+// 2026-11. A table instead of pricing:GetProducts: no extra provider, round trips or IAM
+// permission in every preview, and the README and diagram can quote the same numbers. Only
+// what is listed is priced; anything else is reported as unknown, never guessed.
+var priceList = map[string]regionPrices{
+	"us-east-1": {
+		onDemandHourly: map[string]float64{
+			"c6i.xlarge": 0.17, "c6i.2xlarge": 0.34, "c6i.4xlarge": 0.68, "c6i.8xlarge": 1.36,
+			"c7i.2xlarge": 0.357, "c7i.4xlarge": 0.714,
+			"c7g.xlarge": 0.1445, "c7g.2xlarge": 0.289, "c7g.4xlarge": 0.578, "c7g.8xlarge": 1.156,
+			"c6g.2xlarge": 0.272, "c6g.4xlarge": 0.544,
+		},
+		gp3GiBMonth: 0.08, gp3IopsMonth: 0.005, gp3MiBpsMonth: 0.04, publicIPv4Hourly: 0.005,
+	},
+}
+
+type regionPrices struct {
+	onDemandHourly                           map[string]float64
+	gp3GiBMonth, gp3IopsMonth, gp3MiBpsMonth float64 // beyond gp3's free 3000 IOPS and 125 MiB/s
+	publicIPv4Hourly                         float64
+}
+
+// hoursPerMonth is an average month: 8760 hours a year over 12.
+const hoursPerMonth = 730.0
+
+// runnerCost is one runner's monthly bill; nil amounts are unknown.
+type runnerCost struct {
+	name, instanceType string
+	hourly             *float64 // on-demand list price, or the current Spot price
+	instance           *float64
+	volumes            *float64
+	publicIPv4         *float64
+}
+
+// fleetCost is what the configuration costs a month.
+type fleetCost struct {
+	capacity      string
+	instanceHours float64 // per month, from n3x:workingHours
+	runners       []runnerCost
+}
+
+// instanceHoursPerMonth is weekly running hours × 52 weeks / 12 months; always on, 730.
+func instanceHoursPerMonth(hours workingHours) float64 {
+	if hours.alwaysOn() {
+		return hoursPerMonth
+	}
+	return hours.weeklyHours() * 52 / 12
+}
+
+// estimateCost prices the configuration. spotHourly holds the current Spot price per
+// instance type (only with n3x:capacity spot; a missing one is unknown).
+func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
+	prices, known := priceList[cfg.Region]
+	cost := fleetCost{capacity: cfg.Capacity, instanceHours: instanceHoursPerMonth(cfg.WorkingHours)}
+	for _, spec := range runnerSpecs(cfg) {
+		r := runnerCost{name: spec.name, instanceType: spec.instanceType}
+		hourly, ok := prices.onDemandHourly[spec.instanceType]
+		if cfg.Capacity == capacitySpot {
+			hourly, ok = spotHourly[spec.instanceType]
+		}
+		if ok {
+			r.hourly, r.instance = &hourly, ptr(hourly*cost.instanceHours)
+		}
+		if known {
+			volumes := float64(cfg.RootVolumeSize) * prices.gp3GiBMonth
+			for _, vol := range dataVolumeSpecs(cfg) {
+				volumes += float64(vol.SizeGiB)*prices.gp3GiBMonth +
+					float64(vol.Iops-gp3BaselineIops)*prices.gp3IopsMonth +
+					float64(vol.ThroughputMiBs-gp3BaselineThroughput)*prices.gp3MiBpsMonth
+			}
+			// An Elastic IP costs the same whether its instance runs or not.
+			r.volumes, r.publicIPv4 = &volumes, ptr(prices.publicIPv4Hourly*hoursPerMonth)
+		}
+		cost.runners = append(cost.runners, r)
+	}
+	return cost
+}
+
+// lookupSpotPrices asks EC2 for the current Spot price of each runner's type in the zone.
+func lookupSpotPrices(ctx *pulumi.Context, cfg Config, zone string) map[string]float64 {
+	prices := map[string]float64{}
+	if cfg.Capacity != capacitySpot {
+		return prices
+	}
+	for _, spec := range runnerSpecs(cfg) {
+		result, err := ec2.GetSpotPrice(ctx, &ec2.GetSpotPriceArgs{
+			InstanceType:     pulumi.StringRef(spec.instanceType),
+			AvailabilityZone: pulumi.StringRef(zone),
+			Filters:          []ec2.GetSpotPriceFilter{{Name: "product-description", Values: []string{"Linux/UNIX"}}},
+		})
+		if err != nil {
+			continue // unknown, and said so in the estimate
+		}
+		if price, err := strconv.ParseFloat(result.SpotPrice, 64); err == nil {
+			prices[spec.instanceType] = price
+		}
+	}
+	return prices
+}
+
+func (r runnerCost) total() *float64 { return sum(r.instance, r.volumes, r.publicIPv4) }
+
+// total is the fleet's monthly bill, nil when any part is unknown.
+func (c fleetCost) total() *float64 {
+	var parts []*float64
+	for _, r := range c.runners {
+		parts = append(parts, r.total())
+	}
+	return sum(parts...)
+}
+
+// output is the monthlyCost stack output: USD per runner and in total, null where unknown.
+func (c fleetCost) output() pulumi.Map {
+	runners := pulumi.Map{}
+	for _, r := range c.runners {
+		runners[r.name] = pulumi.Map{
+			"instanceType": pulumi.String(r.instanceType),
+			"hourly":       price(r.hourly),
+			"instance":     amount(r.instance),
+			"volumes":      amount(r.volumes),
+			"publicIpv4":   amount(r.publicIPv4),
+			"total":        amount(r.total()),
+		}
+	}
+	return pulumi.Map{
+		"currency":      pulumi.String("USD"),
+		"capacity":      pulumi.String(c.capacity),
+		"instanceHours": pulumi.Float64(round(c.instanceHours)),
+		"runners":       runners,
+		"total":         amount(c.total()),
+	}
+}
+
+// String is the estimate as one line, for the preview.
+func (c fleetCost) String() string {
+	var parts []string
+	for _, r := range c.runners {
+		parts = append(parts, fmt.Sprintf("%s %s (%s %s, volumes %s, public IPv4 %s)",
+			r.name, dollars(r.total()), r.instanceType, dollars(r.instance), dollars(r.volumes), dollars(r.publicIPv4)))
+	}
+	return fmt.Sprintf("monthly cost estimate, %s, %s instance hours: %s = %s a month",
+		c.capacity, strconv.FormatFloat(round(c.instanceHours), 'f', -1, 64), strings.Join(parts, " + "), dollars(c.total()))
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// sum adds amounts; unknown if any is.
+func sum(amounts ...*float64) *float64 {
+	total := 0.0
+	for _, a := range amounts {
+		if a == nil {
+			return nil
+		}
+		total += *a
+	}
+	return &total
+}
+
+// round is to the cent.
+func round(v float64) float64 { return math.Round(v*100) / 100 }
+
+func amount(v *float64) pulumi.Input {
+	if v == nil {
+		return nil
+	}
+	return pulumi.Float64(round(*v))
+}
+
+// price is an hourly price as AWS states it, not rounded to the cent.
+func price(v *float64) pulumi.Input {
+	if v == nil {
+		return nil
+	}
+	return pulumi.Float64(*v)
+}
+
+func dollars(v *float64) string {
+	if v == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("$%.2f", round(*v))
+}

@@ -36,6 +36,8 @@ const (
 	keyProtectVolumes        = "protectVolumes"
 	keyWorkingHours          = "workingHours"
 	keyCapacity              = "capacity"
+	keyX86Count              = "x86Count"
+	keyGravitonCount         = "gravitonCount"
 )
 
 // configDefaults holds the default of every optional key, as the text `pulumi config get`
@@ -59,6 +61,8 @@ var configDefaults = map[string]string{
 	keyProtectVolumes:        "false",
 	keyWorkingHours:          "",
 	keyCapacity:              capacityOnDemand,
+	keyX86Count:              "1",
+	keyGravitonCount:         "1",
 }
 
 // configExamples are placeholder values for fixes of keys whose right value only the
@@ -95,6 +99,11 @@ const (
 	maxNamePrefixLength    = 64
 	defaultNamePrefix      = "n3x"
 	defaultNamePrefixStack = "dev"
+	// maxRunnersPerArchitecture keeps a stack inside what AWS accounts get by default or on a
+	// routine request: ten 8-vCPU runners per architecture need 160 vCPUs and 20 Elastic IPs
+	// (defaults: often 64 vCPUs and 5 addresses per region), and each runner one more step
+	// in the rolling AMI upgrade. A bigger fleet wants another design, not a longer chain.
+	maxRunnersPerArchitecture = 10
 )
 
 var (
@@ -123,6 +132,8 @@ type Config struct {
 	WorkingHours         workingHours // zero: always on
 	Capacity             string       // capacityOnDemand or capacitySpot
 	Region               string       // aws:region, for prices and ARNs
+	X86Count             int
+	GravitonCount        int // counts only with AmiArm64
 }
 
 // VolumeConfig is the size and gp3 performance of one data volume.
@@ -247,6 +258,8 @@ func loadConfig(get func(key string) string, stack string) (Config, error) {
 		ProtectVolumes:       r.boolean(keyProtectVolumes),
 		WorkingHours:         r.workingHours(),
 		Capacity:             r.oneOf(keyCapacity, capacityOnDemand, capacitySpot),
+		X86Count:             r.count(keyX86Count),
+		GravitonCount:        r.count(keyGravitonCount),
 	}
 	if len(r.errors) > 0 {
 		found := problems(r.errors)
@@ -356,6 +369,17 @@ func (r *configReader) workingHours() workingHours {
 		r.fail(keyWorkingHours, configExamples[keyWorkingHours], "%v", err)
 	}
 	return hours
+}
+
+// count reads how many runners of an architecture to run.
+func (r *configReader) count(key string) int {
+	raw := r.value(key)
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxRunnersPerArchitecture {
+		r.fail(key, configDefaults[key], "must be a whole number of runners from 1 to %d, got %q", maxRunnersPerArchitecture, raw)
+		return 0
+	}
+	return n
 }
 
 // oneOf reads a key that takes one of a few words.

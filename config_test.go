@@ -54,6 +54,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		YoctoVolume:          VolumeConfig{SizeGiB: 100, Iops: 3000, ThroughputMiBs: 125},
 		NamePrefix:           "n3x",
 		Capacity:             "on-demand",
+		X86Count:             1,
+		GravitonCount:        1,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -171,6 +173,12 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		{"working hours unknown zone", []string{keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Munich"},
 			[]string{`n3x:workingHours time zone "Europe/Munich" is not an IANA time zone such as Europe/Berlin or UTC`}},
 		{"working hours without a zone", []string{keyWorkingHours, "Mon-Fri 07:00-19:00"}, []string{`n3x:workingHours must be days, hours and a time zone`}},
+		{"x86 count zero", []string{keyX86Count, "0"},
+			[]string{`n3x:x86Count must be a whole number of runners from 1 to 10, got "0"; fix: pulumi config set n3x:x86Count 1`}},
+		{"x86 count above the limit", []string{keyX86Count, "11"}, []string{`n3x:x86Count must be a whole number of runners from 1 to 10, got "11"`}},
+		{"graviton count negative", []string{keyGravitonCount, "-1"}, []string{`n3x:gravitonCount must be a whole number of runners from 1 to 10, got "-1"`}},
+		{"graviton count in words", []string{keyGravitonCount, "two"}, []string{`n3x:gravitonCount must be a whole number of runners from 1 to 10, got "two"`}},
+		{"x86 count fraction", []string{keyX86Count, "1.5"}, []string{`n3x:x86Count must be a whole number of runners from 1 to 10, got "1.5"`}},
 		{"capacity unknown", []string{keyCapacity, "reserved"},
 			[]string{`n3x:capacity must be on-demand or spot, got "reserved"; fix: pulumi config set n3x:capacity on-demand`}},
 		{"capacity upper case", []string{keyCapacity, "Spot"}, []string{`n3x:capacity must be on-demand or spot, got "Spot"`}},

@@ -177,15 +177,15 @@ func TestArchitectureDiagramMatchesTheCode(t *testing.T) {
 	const file = "architecture.drawio.svg"
 	cfg := defaultConfig(t)
 	labels := diagramLabels(t, file)
-	checkVolumes(t, file, labels, cfg, len(runnerSpecs(cfg)))
+	checkVolumes(t, file, labels, cfg, len(architectures(cfg)))
 	checkNoStrayValues(t, file, labels, cfg)
 
-	for _, spec := range runnerSpecs(cfg) {
+	for _, a := range architectures(cfg) {
 		found := slices.ContainsFunc(labels, func(label string) bool {
-			return strings.Contains(label, "Runner") && strings.Contains(label, spec.instanceType) && strings.Contains(label, spec.arch)
+			return strings.Contains(label, "Runner × n3x:"+a.countKey) && strings.Contains(label, a.instanceType) && strings.Contains(label, a.arch)
 		})
 		if !found {
-			t.Errorf("%s: no runner box with %s and %s", file, spec.instanceType, spec.arch)
+			t.Errorf("%s: no runner box with %s, %s and its count n3x:%s", file, a.instanceType, a.arch, a.countKey)
 		}
 	}
 
@@ -215,7 +215,7 @@ func TestArchitectureDiagramMatchesTheCode(t *testing.T) {
 	if len(labelsStartingWith(labels, "SSH key pair "+keyPairName(cfg))) != 1 {
 		t.Errorf("%s: no box for the key pair %s", file, keyPairName(cfg))
 	}
-	if len(labelsStartingWith(labels, "Elastic IP")) != len(runnerSpecs(cfg)) {
+	if len(labelsStartingWith(labels, "Elastic IP per runner")) != len(architectures(cfg)) {
 		t.Errorf("%s: want one Elastic IP box per runner", file)
 	}
 	// The costs shown: each runner and the fleet always on, and the fleet in working hours,

@@ -33,7 +33,7 @@ type machineSettings struct {
 // persistent request open, and EC2 launches an untracked replacement
 // (hashicorp/terraform-provider-aws#38142); deleting a Spot request cancels it and
 // terminates its instance.
-func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, name string) (machine, error) {
+func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, name string, after []pulumi.Resource) (machine, error) {
 	s := machineSettings{
 		ami:          pulumi.String(spec.ami),
 		instanceType: pulumi.String(spec.instanceType),
@@ -49,7 +49,7 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 	if shared.placement.SubnetID != "" {
 		s.subnet = pulumi.String(shared.placement.SubnetID)
 	}
-	opts := []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{shared.keyPair})}
+	opts := []pulumi.ResourceOption{pulumi.DependsOn(append([]pulumi.Resource{shared.keyPair}, after...))}
 	if cfg.Capacity == capacitySpot {
 		return newSpotMachine(ctx, spec, s, name, opts)
 	}

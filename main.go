@@ -63,12 +63,13 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key pair %s: %w", keyName, err)
 	}
+	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again
 	for _, spec := range runnerSpecs(cfg) {
-		r, err := newRunner(ctx, cfg, spec, f.sharedResources)
+		r, err := newRunner(ctx, cfg, spec, f.sharedResources, serving[spec.kind])
 		if err != nil {
 			return nil, err
 		}
-		f.runners = append(f.runners, r)
+		f.runners, serving[spec.kind] = append(f.runners, r), r.serving
 	}
 	if err := newWorkingHoursSchedules(ctx, cfg, f.runners); err != nil {
 		return nil, err
@@ -94,9 +95,11 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 		"monthlyCost":      f.cost.output(),
 	}
 	var ids []any
+	var runners pulumi.Array
 	for _, r := range f.runners {
-		ids = append(ids, r.machine.id)
+		ids, runners = append(ids, r.machine.id), append(runners, r.listing())
 	}
+	outputs["runners"] = runners
 	// Starts the runners now, outside n3x:workingHours: $(pulumi stack output startRunnersCommand)
 	outputs["startRunnersCommand"] = pulumi.All(ids...).ApplyT(func(ids []any) string {
 		command := "aws ec2 start-instances --region " + f.region + " --instance-ids"
@@ -111,29 +114,4 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 		}
 	}
 	return outputs
-}
-
-// sharedTags tag resources every runner uses. Operator-wide tags (cost centre, owner)
-// belong in the provider's aws:defaultTags, which merges them into all of these.
-func sharedTags(ctx *pulumi.Context, name string) pulumi.StringMap {
-	return pulumi.StringMap{
-		"Name":    pulumi.String(name),
-		"Project": pulumi.String(ctx.Project()),
-		"Stack":   pulumi.String(ctx.Stack()),
-	}
-}
-
-// runnerRole is the Role tag of every runner resource; preflight finds this stack's
-// instances by it.
-const runnerRole = "build-runner"
-
-// runnerTags add the runner's architecture and role, and a volume's purpose.
-func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulumi.StringMap {
-	tags := sharedTags(ctx, name)
-	tags["Arch"] = pulumi.String(spec.arch)
-	tags["Role"] = pulumi.String(runnerRole)
-	if purpose != "" {
-		tags["Purpose"] = pulumi.String(purpose)
-	}
-	return tags
 }

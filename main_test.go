@@ -49,7 +49,7 @@ func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	shared := []string{"securityGroupId", "keyPairName", "availabilityZone", "monthlyCost", "startRunnersCommand"}
+	shared := []string{"securityGroupId", "keyPairName", "availabilityZone", "monthlyCost", "startRunnersCommand", "runners"}
 	runnerOutputs := func(prefix string) []string {
 		return []string{prefix + "InstanceId", prefix + "PublicIp", prefix + "PublicDns", prefix + "SshCommand",
 			prefix + "PrivateIp", prefix + "PrivateDns", prefix + "CacheVolumeId", prefix + "YoctoVolumeId"}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sort"
@@ -66,6 +67,12 @@ type fakeAMI struct {
 	deprecationTime string
 }
 
+// fakeQuota is an EC2 service quota; a negative value denies reading it.
+type fakeQuota struct {
+	name  string
+	value float64
+}
+
 type fakeSubnet struct {
 	zone, vpc  string
 	routeTable string // "" uses the main route table of its VPC
@@ -97,6 +104,7 @@ type fakeAWS struct {
 	volumes       []fakeVolume
 	instances     []fakeInstance
 	spotPrices    map[string]string // instance type -> current price, as EC2 prints it
+	quotas        map[string]fakeQuota
 
 	mu            sync.Mutex
 	registrations []registration
@@ -131,7 +139,19 @@ func newFakeAWS() *fakeAWS {
 		},
 		routes:     map[string][]string{"main": {"igw-0123456789abcdef0"}, "rtb-private": {"nat-0123456789abcdef0"}},
 		spotPrices: map[string]string{"c6i.2xlarge": "0.137200", "c7g.2xlarge": "0.112600"},
+		quotas: map[string]fakeQuota{
+			quotaOnDemandStandardVcpus: {"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 64},
+			quotaSpotStandardVcpus:     {"All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests", 64},
+			quotaElasticIPs:            {"EC2-VPC Elastic IPs", 5},
+		},
 	}
+}
+
+// nameOctet derives an address octet from a logical name, so addresses are stable across runs.
+func nameOctet(name string) int {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return 10 + int(h.Sum32()%240)
 }
 
 // afterUp is the account as the recorded run left it, ready for the next run: its data
@@ -141,7 +161,7 @@ func (f *fakeAWS) afterUp() *fakeAWS {
 		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
 		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
 		routes: maps.Clone(f.routes), volumes: slices.Clone(f.volumes), instances: slices.Clone(f.instances),
-		spotPrices: maps.Clone(f.spotPrices),
+		spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas),
 	}
 	for _, r := range f.registrations {
 		tags := map[string]string{}
@@ -183,18 +203,14 @@ func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 	outputs := args.Inputs.Copy()
 	switch args.TypeToken {
 	case typeEip:
-		// Each address gets its own documentation-range IP.
-		f.mu.Lock()
-		octet := 10 + len(f.registrations)
-		f.mu.Unlock()
+		// Each address gets its own documentation-range IP, the same in every run.
+		octet := nameOctet(args.Name)
 		outputs["allocationId"] = resource.NewStringProperty("eipalloc-" + args.Name)
 		outputs["publicIp"] = resource.NewStringProperty(fmt.Sprintf("198.51.100.%d", octet))
 		outputs["publicDns"] = resource.NewStringProperty(fmt.Sprintf("ec2-198-51-100-%d.compute-1.amazonaws.com", octet))
 	case typeInstance, typeSpotRequest:
 		outputs["publicIp"] = resource.NewStringProperty("192.0.2.10") // ephemeral: must not be exported
-		f.mu.Lock()
-		octet := 10 + len(f.registrations)
-		f.mu.Unlock()
+		octet := nameOctet(args.Name)
 		outputs["privateIp"] = resource.NewStringProperty(fmt.Sprintf("172.31.0.%d", octet))
 		outputs["privateDns"] = resource.NewStringProperty(fmt.Sprintf("ip-172-31-0-%d.ec2.internal", octet))
 		if args.TypeToken == typeSpotRequest {
@@ -297,7 +313,17 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		if strings.HasPrefix(name, "t2.") {
 			ena = "unsupported"
 		}
-		return resource.NewPropertyMapFromMap(map[string]any{"id": name, "instanceType": name, "supportedArchitectures": archs, "enaSupport": ena}), nil
+		vcpus := map[string]int{"xlarge": 4, "2xlarge": 8, "4xlarge": 16, "metal": 12}[strings.SplitN(name, ".", 2)[1]]
+		return resource.NewPropertyMapFromMap(map[string]any{"id": name, "instanceType": name, "supportedArchitectures": archs, "enaSupport": ena,
+			"defaultVcpus": vcpus}), nil
+	case "aws:servicequotas/getServiceQuota:getServiceQuota":
+		code := args.Args["quotaCode"].StringValue()
+		quota, ok := f.quotas[code]
+		if !ok || quota.value < 0 || args.Args["serviceCode"].StringValue() != "ec2" {
+			return nil, fmt.Errorf("reading Service Quota (%s): AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota", code)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "ec2/" + code, "quotaCode": code, "quotaName": quota.name, "serviceCode": "ec2",
+			"value": quota.value}), nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": testAccount, "accountId": testAccount,
 			"arn": "arn:aws:sts::" + testAccount + ":assumed-role/deployer/ci", "userId": "AROAEXAMPLE:ci"}), nil

@@ -31,12 +31,18 @@ func preflight(ctx *pulumi.Context, cfg Config) (placement, []string, error) {
 		found = append(found, err) // p.Zone is empty: the offering checks below skip it
 	}
 	warnings := preflightWarnings(cfg, p, volumes)
-	for _, spec := range runnerSpecs(cfg) {
-		info, typeProblems := checkInstanceType(ctx, spec, p.Zone, offers)
-		amiProblems, amiWarnings := checkAMI(ctx, cfg, spec, info)
+	vcpus := map[string]int{} // by instance type, for the quotas
+	for _, a := range architectures(cfg) {
+		info, typeProblems := checkInstanceType(ctx, a, p.Zone, offers)
+		amiProblems, amiWarnings := checkAMI(ctx, cfg, a, info)
 		found = append(slices.Concat(found, typeProblems), amiProblems...)
 		warnings = append(warnings, amiWarnings...)
+		if info != nil {
+			vcpus[a.instanceType] = info.DefaultVcpus
+		}
 	}
+	quotaProblems, quotaWarnings := checkQuotas(ctx, cfg, vcpus)
+	found, warnings = append(found, quotaProblems...), append(warnings, quotaWarnings...)
 	if len(found) > 0 {
 		return placement{}, nil, fmt.Errorf("the configuration does not fit this AWS account and region (%s):%w", found.count(), found)
 	}
@@ -48,7 +54,7 @@ func preflight(ctx *pulumi.Context, cfg Config) (placement, []string, error) {
 // type needs, and fits on the configured root volume. An AMI that has gone (deregistered)
 // or is deprecated while a runner of this stack still runs it only warns: nothing needs
 // it until that runner is replaced, and it must not block an unrelated urgent change.
-func checkAMI(ctx *pulumi.Context, cfg Config, spec runnerSpec, instanceType *ec2.GetInstanceTypeResult) ([]error, []string) {
+func checkAMI(ctx *pulumi.Context, cfg Config, spec architecture, instanceType *ec2.GetInstanceTypeResult) ([]error, []string) {
 	ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
 		Filters:           []ec2.GetAmiFilter{{Name: "image-id", Values: []string{spec.ami}}},
 		IncludeDeprecated: pulumi.BoolRef(true),
@@ -70,7 +76,7 @@ func checkAMI(ctx *pulumi.Context, cfg Config, spec runnerSpec, instanceType *ec
 		found = append(found, problem("which is %s, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids %s)", ami.State, spec.ami))
 	}
 	if ami.Architecture != spec.arch {
-		found = append(found, problem("an %s AMI, but the %s runner needs an %s AMI", ami.Architecture, spec.name, spec.arch))
+		found = append(found, problem("an %s AMI, but the %s runner needs an %s AMI", ami.Architecture, spec.kind, spec.arch))
 	}
 	if ami.RootDeviceType != "ebs" {
 		found = append(found, problem("whose root device is %s; the runners need an EBS-backed AMI", ami.RootDeviceType))
@@ -123,7 +129,7 @@ func rootSnapshotSize(ami *ec2.LookupAmiResult) int {
 // checkInstanceType checks that the runner's instance type exists, runs its
 // architecture and is offered in the zone (when the zone is known). It returns what EC2
 // says of the type, nil when it does not know it.
-func checkInstanceType(ctx *pulumi.Context, spec runnerSpec, zone string, offers zoneOfferings) (*ec2.GetInstanceTypeResult, []error) {
+func checkInstanceType(ctx *pulumi.Context, spec architecture, zone string, offers zoneOfferings) (*ec2.GetInstanceTypeResult, []error) {
 	info, err := ec2.GetInstanceType(ctx, &ec2.GetInstanceTypeArgs{InstanceType: spec.instanceType})
 	if err != nil {
 		return nil, []error{configError{spec.instanceTypeKey, fmt.Sprintf("is %s, which EC2 does not know in this region (%v)",
@@ -131,7 +137,7 @@ func checkInstanceType(ctx *pulumi.Context, spec runnerSpec, zone string, offers
 	}
 	if !slices.Contains(info.SupportedArchitectures, spec.arch) {
 		return info, []error{configError{spec.instanceTypeKey, fmt.Sprintf("is %s, which runs %s, but the %s runner's AMI is %s",
-			spec.instanceType, strings.Join(info.SupportedArchitectures, "/"), spec.name, spec.arch), configDefaults[spec.instanceTypeKey]}}
+			spec.instanceType, strings.Join(info.SupportedArchitectures, "/"), spec.kind, spec.arch), configDefaults[spec.instanceTypeKey]}}
 	}
 	if zone == "" || slices.Contains(offers.Offered[spec.instanceType], zone) {
 		return info, nil
@@ -171,6 +177,17 @@ func preflightWarnings(cfg Config, p placement, volumes []stackVolume) []string 
 		if p.Zone != "" && v.Zone != p.Zone {
 			moving = append(moving, fmt.Sprintf("%s (%s, in %s)", v.ID, v.Name, v.Zone))
 		}
+	}
+	var removed []string
+	for _, v := range volumes {
+		if !slices.Contains(dataVolumeNames(cfg), v.Name) {
+			removed = append(removed, fmt.Sprintf("%s (%s)", v.ID, v.Name))
+		}
+	}
+	if len(removed) > 0 {
+		warnings = append(warnings, fmt.Sprintf("the data volumes %s belong to no configured runner (n3x:%s, n3x:%s, n3x:%s): "+
+			"pulumi up deletes them with their caches (protected volumes make it fail instead)",
+			strings.Join(removed, ", "), keyX86Count, keyGravitonCount, keyAmiArm64))
 	}
 	if len(moving) > 0 {
 		key := keyAvailabilityZone

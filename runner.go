@@ -8,55 +8,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// runnerSpec is everything that differs between the x86_64 and the Graviton runner.
-type runnerSpec struct {
-	name            string // logical-name and output prefix: "x86", "graviton"
-	arch            string // EC2 architecture of AMI and instance type: "x86_64", "arm64"
-	ami             string
-	instanceType    string
-	amiKey          string // config keys, for messages
-	instanceTypeKey string
-}
-
-// runnerSpecs lists the configured runners: x86_64 always, Graviton when its AMI is set.
-func runnerSpecs(cfg Config) []runnerSpec {
-	specs := []runnerSpec{{
-		name: "x86", arch: "x86_64", ami: cfg.AmiX86, instanceType: cfg.InstanceTypeX86,
-		amiKey: keyAmiX86, instanceTypeKey: keyInstanceTypeX86,
-	}}
-	if cfg.AmiArm64 != "" {
-		specs = append(specs, runnerSpec{
-			name: "graviton", arch: "arm64", ami: cfg.AmiArm64, instanceType: cfg.InstanceTypeGraviton,
-			amiKey: keyAmiArm64, instanceTypeKey: keyInstanceTypeGraviton,
-		})
-	}
-	return specs
-}
-
-// instanceTypes lists the configured runners' instance types.
-func instanceTypes(cfg Config) []string {
-	var types []string
-	for _, spec := range runnerSpecs(cfg) {
-		types = append(types, spec.instanceType)
-	}
-	return types
-}
-
-// dataVolumeSpec is one of the EBS volumes that outlive the runner's instance.
-type dataVolumeSpec struct {
-	role    string // "cache" or "yocto": logical names and outputs
-	device  string // EBS device name; NixOS finds it by this name's udev link, never by nvmeN
-	purpose string // Purpose tag, read by operators in the console
-	VolumeConfig
-}
-
-func dataVolumeSpecs(cfg Config) []dataVolumeSpec {
-	return []dataVolumeSpec{
-		{role: "cache", device: "/dev/sdf", purpose: "nix-store-zfs-cache", VolumeConfig: cfg.CacheVolume},
-		{role: "yocto", device: "/dev/sdg", purpose: "yocto-dl-dir-sstate", VolumeConfig: cfg.YoctoVolume},
-	}
-}
-
 // runner is one build runner: its machine, the stable address in front of it and
 // its data volumes by role.
 type runner struct {
@@ -64,6 +15,7 @@ type runner struct {
 	machine machine
 	address *ec2.Eip
 	volumes map[string]*ebs.Volume
+	serving []pulumi.Resource // done when the runner's volumes and address are on its current instance
 }
 
 // sharedResources are what every runner is wired to.
@@ -74,10 +26,12 @@ type sharedResources struct {
 }
 
 // newRunner builds one runner from its spec. The instance is disposable (a new AMI
-// replaces it); its data volumes and Elastic IP are not.
-func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources) (*runner, error) {
-	name := fmt.Sprintf("%s-%s-runner", cfg.NamePrefix, spec.name)
-	instance, err := newMachine(ctx, cfg, spec, shared, name)
+// replaces it); its data volumes and Elastic IP are not. Its instance is launched only once
+// the resources in after are done: the previous runner of its architecture serving again,
+// so an AMI upgrade takes those runners down one at a time.
+func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, after []pulumi.Resource) (*runner, error) {
+	name := spec.physicalName(cfg)
+	instance, err := newMachine(ctx, cfg, spec, shared, name, after)
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +46,11 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 		}
 		r.volumes[vol.role], previous = volume, []pulumi.Resource{attachment}
 	}
-	if r.address, err = newAddress(ctx, spec, name+"-address", instance); err != nil {
+	var association *ec2.EipAssociation
+	if r.address, association, err = newAddress(ctx, spec, name+"-address", instance); err != nil {
 		return nil, err
 	}
+	r.serving = append(previous, association)
 	return r, nil
 }
 
@@ -130,25 +86,30 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 
 // newAddress gives the runner an Elastic IP that outlives its instances; the association
 // is deleted before it is replaced because an address has one instance at a time.
-func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance machine) (*ec2.Eip, error) {
+func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance machine) (*ec2.Eip, *ec2.EipAssociation, error) {
 	address, err := ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
 		Tags:   runnerTags(ctx, spec, name, ""),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("elastic IP %s: %w", name, err)
+		return nil, nil, fmt.Errorf("elastic IP %s: %w", name, err)
 	}
-	if _, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
+	association, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
 		AllocationId: address.AllocationId,
 		InstanceId:   instance.id,
-	}, pulumi.DeleteBeforeReplace(true)); err != nil {
-		return nil, fmt.Errorf("elastic IP association %s: %w", name, err)
+	}, pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return nil, nil, fmt.Errorf("elastic IP association %s: %w", name, err)
 	}
-	return address, nil
+	return address, association, nil
 }
 
-// outputs are the runner's stack outputs, prefixed with its name.
+// outputs are runner 1's stack outputs, prefixed with its architecture, as before counts;
+// every runner is in the runners output.
 func (r *runner) outputs() map[string]pulumi.Input {
+	if r.spec.number != 1 {
+		return nil
+	}
 	return map[string]pulumi.Input{
 		r.spec.name + "InstanceId":    r.machine.id,
 		r.spec.name + "PublicIp":      r.address.PublicIp,
@@ -158,5 +119,21 @@ func (r *runner) outputs() map[string]pulumi.Input {
 		r.spec.name + "PrivateDns":    r.machine.privateDNS,
 		r.spec.name + "CacheVolumeId": r.volumes["cache"].ID(),
 		r.spec.name + "YoctoVolumeId": r.volumes["yocto"].ID(),
+	}
+}
+
+// listing is the runner's entry in the runners output, for scripts.
+func (r *runner) listing() pulumi.Map {
+	return pulumi.Map{
+		"name":          pulumi.String(r.spec.name),
+		"architecture":  pulumi.String(r.spec.arch),
+		"instanceId":    r.machine.id,
+		"publicIp":      r.address.PublicIp,
+		"publicDns":     r.address.PublicDns,
+		"privateIp":     r.machine.privateIP,
+		"privateDns":    r.machine.privateDNS,
+		"sshCommand":    pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
+		"cacheVolumeId": r.volumes["cache"].ID().ToStringOutput(),
+		"yoctoVolumeId": r.volumes["yocto"].ID().ToStringOutput(),
 	}
 }

@@ -116,13 +116,13 @@ func architecture() diagram {
 				"Mon-Fri 07:00-19:00 (n3x:workingHours): ~$275/mo; on Spot too: ~$176/mo"}},
 	}
 	for i, r := range []struct{ id, title, instance, arch string }{
-		{"x86", "x86_64 Runner", "c6i.2xlarge · 8 vCPU · 16 GiB", "x86_64"},
-		{"graviton", "Graviton Runner (if n3x:amiArm64)", "c7g.2xlarge · 8 vCPU · 16 GiB", "arm64"},
+		{"x86", "x86_64 Runner × n3x:x86Count (default 1)", "c6i.2xlarge · 8 vCPU · 16 GiB", "x86_64"},
+		{"graviton", "Graviton Runner × n3x:gravitonCount (if n3x:amiArm64)", "c7g.2xlarge · 8 vCPU · 16 GiB", "arm64"},
 	} {
 		x := 55 + float64(i)*435
 		d.boxes = append(d.boxes,
 			box{id: r.id + "Eip", x: x, y: 225, w: 415, h: 40, fill: netFill, stroke: netStroke,
-				lines: []string{"Elastic IP: stable public IPv4 and DNS", "follows the instance across AMI upgrades"}},
+				lines: []string{"Elastic IP per runner: stable public IPv4 and DNS", "follows the instance across AMI upgrades"}},
 			box{id: r.id, x: x, y: 280, w: 415, h: 240, titleTop: true, fill: computeFill, stroke: computeStroke,
 				lines: []string{r.title, "EC2 " + r.instance, "NixOS AMI (" + r.arch + ") · IMDSv2 required"}},
 			box{id: r.id + "Root", x: x + 10, y: 340, w: 395, h: 50, fill: storageFill, stroke: storageStroke,

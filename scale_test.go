@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// runnerResources are the logical names of one runner's resources.
+func runnerResources(name string) []string {
+	return []string{name + "-runner", name + "-cache", name + "-yocto", name + "-cache-attachment", name + "-yocto-attachment",
+		name + "-address", name + "-address-association"}
+}
+
+func TestRunnerCounts(t *testing.T) {
+	account := newFakeAWS()
+	account.quotas[quotaElasticIPs] = fakeQuota{"EC2-VPC Elastic IPs", 10} // six runners, six addresses
+	countless := deploy(t, account, "dev", false, testConfig(keyAvailabilityZone, ""))
+	three := deploy(t, countless.aws.afterUp(), "dev", false, testConfig(keyAvailabilityZone, "", keyX86Count, "3", keyGravitonCount, "3"))
+	if three.err != nil {
+		t.Fatal(three.err)
+	}
+	// Scaling up touches no existing runner: runner 1 is registered exactly as without counts.
+	for _, old := range countless.aws.registrations {
+		now, ok := three.registration(old.typ, old.name)
+		if !ok {
+			t.Errorf("%s %s is gone with counts", old.typ, old.name)
+			continue
+		}
+		if !old.inputs.DeepEquals(now.inputs) || !slices.Equal(sortedDeps(old), sortedDeps(now)) ||
+			old.rpc.GetDeleteBeforeReplace() != now.rpc.GetDeleteBeforeReplace() || old.rpc.GetProtect() != now.rpc.GetProtect() {
+			t.Errorf("%s %s changes when runners are added", old.typ, old.name)
+		}
+	}
+	for name, value := range countless.outputs {
+		if name != "monthlyCost" && name != "startRunnersCommand" && name != "runners" && fmt.Sprint(three.outputs[name]) != fmt.Sprint(value) {
+			t.Errorf("output %s = %v with counts, %v without", name, three.outputs[name], value)
+		}
+	}
+	for _, name := range []string{"x86-2", "x86-3", "graviton-2", "graviton-3"} {
+		if got := tags(t, three.find(t, typeInstance, name+"-runner"))["Name"]; got != "n3x-"+name+"-runner" {
+			t.Errorf("%s Name tag %q", name, got)
+		}
+		if got := tags(t, three.find(t, typeVolume, name+"-cache"))["Name"]; got != "n3x-"+name+"-runner-cache" {
+			t.Errorf("%s cache Name tag %q", name, got)
+		}
+	}
+	if countless.err != nil {
+		t.Fatal(countless.err)
+	}
+	if n := len(three.aws.registrations) - len(countless.aws.registrations); n != 4*len(runnerResources("x")) {
+		t.Errorf("scaling 1 -> 3 per architecture added %d resources, want %d", n, 4*len(runnerResources("x")))
+	}
+	if replaced := plannedReplacements(t, countless, three); len(replaced) != 0 {
+		t.Errorf("scaling up replaces %q", replaced)
+	}
+
+	// Scaling down removes only the highest-numbered runners, and says which caches go.
+	two := deploy(t, three.aws.afterUp(), "dev", true, testConfig(keyAvailabilityZone, "", keyX86Count, "2", keyGravitonCount, "2"))
+	if two.err != nil {
+		t.Fatal(two.err)
+	}
+	var removed []string
+	for _, r := range three.aws.registrations {
+		if _, ok := two.registration(r.typ, r.name); !ok {
+			removed = append(removed, r.name)
+		}
+	}
+	want := slices.Concat(runnerResources("graviton-3"), runnerResources("x86-3"))
+	if slices.Sort(removed); !slices.Equal(removed, slices.Sorted(slices.Values(want))) {
+		t.Errorf("scaling 3 -> 2 removes %q, want %q", removed, want)
+	}
+	if replaced := plannedReplacements(t, three, two); len(replaced) != 0 {
+		t.Errorf("scaling down replaces %q", replaced)
+	}
+	warning := "the data volumes graviton-3-cache-id (n3x-graviton-3-runner-cache), graviton-3-yocto-id (n3x-graviton-3-runner-yocto), " +
+		"x86-3-cache-id (n3x-x86-3-runner-cache), x86-3-yocto-id (n3x-x86-3-runner-yocto) belong to no configured runner " +
+		"(n3x:x86Count, n3x:gravitonCount, n3x:amiArm64): pulumi up deletes them with their caches (protected volumes make it fail instead)"
+	if !slices.Contains(two.warnings, warning) {
+		t.Errorf("warnings %q lack\n%q", two.warnings, warning)
+	}
+}
+
+func sortedDeps(r registration) []string {
+	return slices.Sorted(slices.Values(r.rpc.GetDependencies()))
+}
+
+// An AMI upgrade never takes all runners of an architecture down at once: each runner's
+// instance is launched only after the previous runner has its volumes and address back.
+func TestRunnersOfAnArchitectureRollOneByOne(t *testing.T) {
+	d := mustDeploy(t, testConfig(keyX86Count, "3", keyGravitonCount, "2"))
+	cases := []struct{ runner, previous string }{
+		{"x86", ""}, {"x86-2", "x86"}, {"x86-3", "x86-2"}, {"graviton", ""}, {"graviton-2", "graviton"},
+	}
+	for _, tc := range cases {
+		var waitsFor []string
+		for _, urn := range d.find(t, typeInstance, tc.runner+"-runner").rpc.GetDependencies() {
+			if name := urnName(urn); name != "runner-key" && name != "runner-sg" {
+				waitsFor = append(waitsFor, name)
+			}
+		}
+		var want []string
+		if tc.previous != "" {
+			want = []string{tc.previous + "-address-association", tc.previous + "-yocto-attachment"}
+		}
+		if slices.Sort(waitsFor); !slices.Equal(waitsFor, want) {
+			t.Errorf("%s instance waits for %q, want %q", tc.runner, waitsFor, want)
+		}
+		if deps := d.find(t, typeInstance, tc.runner+"-runner").rpc.GetPropertyDependencies(); len(deps["ami"].GetUrns()) != 0 {
+			t.Errorf("%s ami depends on %v: the order must not become a replacement", tc.runner, deps["ami"].GetUrns())
+		}
+	}
+}
+
+func TestRunnersOutput(t *testing.T) {
+	d := mustDeploy(t, testConfig(keyX86Count, "2", keyGravitonCount, "2"))
+	listed, _ := d.outputs["runners"].([]any)
+	var names []string
+	for _, entry := range listed {
+		r := entry.(map[string]any)
+		name := r["name"].(string)
+		names = append(names, name)
+		instance := d.find(t, typeInstance, name+"-runner")
+		address := d.find(t, typeEip, name+"-address")
+		want := map[string]any{
+			"architecture":  map[bool]string{true: "x86_64", false: "arm64"}[strings.HasPrefix(name, "x86")],
+			"instanceId":    instance.id,
+			"publicIp":      address.outputs["publicIp"].StringValue(),
+			"publicDns":     address.outputs["publicDns"].StringValue(),
+			"privateIp":     instance.outputs["privateIp"].StringValue(),
+			"privateDns":    instance.outputs["privateDns"].StringValue(),
+			"sshCommand":    "ssh root@" + address.outputs["publicIp"].StringValue(),
+			"cacheVolumeId": d.find(t, typeVolume, name+"-cache").id,
+			"yoctoVolumeId": d.find(t, typeVolume, name+"-yocto").id,
+		}
+		for key, value := range want {
+			if r[key] != value {
+				t.Errorf("runners[%s].%s = %v, want %v", name, key, r[key], value)
+			}
+		}
+	}
+	if want := []string{"x86", "x86-2", "graviton", "graviton-2"}; !slices.Equal(names, want) {
+		t.Errorf("runners output lists %q, want %q in that order", names, want)
+	}
+	if _, ok := d.outputs["x86-2InstanceId"]; ok {
+		t.Error("runner 2 has seed-style outputs; it belongs in runners only")
+	}
+	// The schedules and the estimate cover every runner.
+	hours := mustDeploy(t, testConfig(keyX86Count, "2", keyWorkingHours, "Mon-Fri 07:00-19:00 UTC"))
+	input := str(t, hours.find(t, typeSchedule, "runners-stop"), "target", "input")
+	for _, instance := range hours.ofType(typeInstance) {
+		if !strings.Contains(input, instance.id) {
+			t.Errorf("the stop schedule does not stop %s: %s", instance.id, input)
+		}
+	}
+	cost, _ := hours.outputs["monthlyCost"].(map[string]any)
+	if runners, _ := cost["runners"].(map[string]any); len(runners) != 3 || runners["x86-2"] == nil {
+		t.Errorf("monthlyCost runners %v, want x86, x86-2 and graviton", runners)
+	}
+}
+
+func TestQuotas(t *testing.T) {
+	cases := []struct {
+		name      string
+		quotas    map[string]float64 // overrides; -1 denies reading
+		overrides []string
+		wantErr   string
+		wantWarn  string
+	}{
+		{"within the defaults", nil, []string{keyX86Count, "3", keyGravitonCount, "2"}, "", ""},
+		{"on-demand vCPUs", map[string]float64{quotaOnDemandStandardVcpus: 16}, []string{keyX86Count, "2"},
+			`this stack needs 24 of the quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A), the account has 16; ` +
+				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 24", ""},
+		{"Spot vCPUs", map[string]float64{quotaSpotStandardVcpus: 8, quotaOnDemandStandardVcpus: 0}, []string{keyCapacity, "spot"},
+			`this stack needs 16 of the quota "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" (L-34B43A08), the account has 8`, ""},
+		{"Elastic IPs", nil, []string{keyX86Count, "3", keyGravitonCount, "3"},
+			`this stack needs 6 of the quota "EC2-VPC Elastic IPs" (L-0263D0A3), the account has 5; request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-0263D0A3 --desired-value 6`, ""},
+		{"no permission", map[string]float64{quotaOnDemandStandardVcpus: -1, quotaElasticIPs: -1}, nil, "",
+			"could not read the EC2 quota L-1216C47A (reading Service Quota (L-1216C47A): AccessDeniedException"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			account := newFakeAWS()
+			for code, value := range tc.quotas {
+				q := account.quotas[code]
+				q.value = value
+				account.quotas[code] = q
+			}
+			d := deploy(t, account, "dev", true, testConfig(tc.overrides...))
+			switch {
+			case tc.wantErr == "" && d.err != nil:
+				t.Fatal(d.err)
+			case tc.wantErr != "" && (d.err == nil || !strings.Contains(d.err.Error(), tc.wantErr)):
+				t.Fatalf("err = %v, want %q", d.err, tc.wantErr)
+			case tc.wantErr != "" && len(account.registrations) != 0:
+				t.Errorf("a quota failure registered %v", d.names())
+			}
+			if tc.wantWarn != "" && !slices.ContainsFunc(d.warnings, func(w string) bool { return strings.Contains(w, tc.wantWarn) }) {
+				t.Errorf("warnings %q lack %q", d.warnings, tc.wantWarn)
+			}
+		})
+	}
+}

@@ -10,8 +10,7 @@ import (
 // machine is a runner's EC2 instance, on demand or Spot: what the volumes, the address,
 // the schedules and the outputs need of it.
 type machine struct {
-	resource   pulumi.Resource // an ec2.Instance, or the ec2.SpotInstanceRequest that owns the instance
-	id         pulumi.StringOutput
+	id         pulumi.StringOutput // of the instance, also when a Spot request owns it
 	privateIP  pulumi.StringOutput
 	privateDNS pulumi.StringOutput
 }
@@ -67,7 +66,7 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 	if err != nil {
 		return machine{}, fmt.Errorf("instance %s: %w", name, err)
 	}
-	return machine{resource: instance, id: instance.ID().ToStringOutput(), privateIP: instance.PrivateIp, privateDNS: instance.PrivateDns}, nil
+	return machine{id: instance.ID().ToStringOutput(), privateIP: instance.PrivateIp, privateDNS: instance.PrivateDns}, nil
 }
 
 // newSpotMachine requests a persistent Spot instance and waits for it, so its id is in the
@@ -97,5 +96,5 @@ func newSpotMachine(ctx *pulumi.Context, spec runnerSpec, s machineSettings, nam
 			return machine{}, fmt.Errorf("tag %s of %s: %w", key, name, err)
 		}
 	}
-	return machine{resource: request, id: request.SpotInstanceId, privateIP: request.PrivateIp, privateDNS: request.PrivateDns}, nil
+	return machine{id: request.SpotInstanceId, privateIP: request.PrivateIp, privateDNS: request.PrivateDns}, nil
 }

@@ -163,9 +163,9 @@ func preflightWarnings(cfg Config, p placement, volumes []stackVolume) []string 
 		}
 	}
 	if p.ZoneChosen {
-		warnings = append(warnings, fmt.Sprintf("n3x:%s is not set, so this new stack goes to %s, the first zone offering %s and %s; "+
+		warnings = append(warnings, fmt.Sprintf("n3x:%s is not set, so this new stack goes to %s, chosen by the instance types it offers; "+
 			"later runs keep the zone of its data volumes, but pin it to make that explicit: pulumi config set n3x:%s %s",
-			keyAvailabilityZone, p.Zone, cfg.InstanceTypeX86, cfg.InstanceTypeGraviton, keyAvailabilityZone, p.Zone))
+			keyAvailabilityZone, p.Zone, keyAvailabilityZone, p.Zone))
 	}
 	if gaps := cfg.WorkingHours.gaps(time.Now()); len(gaps) > 0 {
 		warnings = append(warnings, fmt.Sprintf("n3x:%s starts or stops at a time that %s skips when daylight saving time begins (%s): "+

@@ -115,7 +115,7 @@ func TestPreflightWarnings(t *testing.T) {
 		{"open IPv6 beside a private range", "10.0.0.0/8,::/0", pinned, []string{"n3x:sshCidrBlocks opens all of ::/0"}},
 		{"open IPv6 in halves", "::/1,8000::/1", pinned, []string{"n3x:sshCidrBlocks opens all of ::/0"}},
 		{"open both", "0.0.0.0/0,::/0", pinned, []string{"opens all of 0.0.0.0/0", "opens all of ::/0"}},
-		{"zone not pinned", "203.0.113.0/24", chosen, []string{"n3x:availabilityZone is not set, so this new stack goes to us-east-1b, the first zone offering c6i.2xlarge and c7g.2xlarge; " +
+		{"zone not pinned", "203.0.113.0/24", chosen, []string{"n3x:availabilityZone is not set, so this new stack goes to us-east-1b, chosen by the instance types it offers; " +
 			"later runs keep the zone of its data volumes, but pin it to make that explicit: pulumi config set n3x:availabilityZone us-east-1b"}},
 	}
 	for _, tc := range cases {

@@ -65,6 +65,15 @@ func instanceHoursPerMonth(hours workingHours) float64 {
 func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 	prices, known := priceList[cfg.Region]
 	cost := fleetCost{capacity: cfg.Capacity, instanceHours: instanceHoursPerMonth(cfg.WorkingHours)}
+	// Every runner has the same volumes and one Elastic IP, which costs the same whether
+	// its instance runs or not.
+	volumes := float64(cfg.RootVolumeSize) * prices.gp3GiBMonth
+	for _, vol := range dataVolumeSpecs(cfg) {
+		volumes += float64(vol.SizeGiB)*prices.gp3GiBMonth +
+			float64(vol.Iops-gp3BaselineIops)*prices.gp3IopsMonth +
+			float64(vol.ThroughputMiBs-gp3BaselineThroughput)*prices.gp3MiBpsMonth
+	}
+	publicIPv4 := prices.publicIPv4Hourly * hoursPerMonth
 	for _, spec := range runnerSpecs(cfg) {
 		r := runnerCost{name: spec.name, instanceType: spec.instanceType}
 		hourly, ok := prices.onDemandHourly[spec.instanceType]
@@ -75,27 +84,21 @@ func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 			r.hourly, r.instance = &hourly, ptr(hourly*cost.instanceHours)
 		}
 		if known {
-			volumes := float64(cfg.RootVolumeSize) * prices.gp3GiBMonth
-			for _, vol := range dataVolumeSpecs(cfg) {
-				volumes += float64(vol.SizeGiB)*prices.gp3GiBMonth +
-					float64(vol.Iops-gp3BaselineIops)*prices.gp3IopsMonth +
-					float64(vol.ThroughputMiBs-gp3BaselineThroughput)*prices.gp3MiBpsMonth
-			}
-			// An Elastic IP costs the same whether its instance runs or not.
-			r.volumes, r.publicIPv4 = &volumes, ptr(prices.publicIPv4Hourly*hoursPerMonth)
+			r.volumes, r.publicIPv4 = ptr(volumes), ptr(publicIPv4)
 		}
 		cost.runners = append(cost.runners, r)
 	}
 	return cost
 }
 
-// lookupSpotPrices asks EC2 for the current Spot price of each runner's type in the zone.
+// lookupSpotPrices asks EC2 for the current Spot price of each architecture's type in the
+// zone, once however many runners share it.
 func lookupSpotPrices(ctx *pulumi.Context, cfg Config, zone string) map[string]float64 {
 	prices := map[string]float64{}
 	if cfg.Capacity != capacitySpot {
 		return prices
 	}
-	for _, spec := range runnerSpecs(cfg) {
+	for _, spec := range architectures(cfg) {
 		result, err := ec2.GetSpotPrice(ctx, &ec2.GetSpotPriceArgs{
 			InstanceType:     pulumi.StringRef(spec.instanceType),
 			AvailabilityZone: pulumi.StringRef(zone),

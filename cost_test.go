@@ -86,6 +86,11 @@ func TestCostIsLoggedAndExported(t *testing.T) {
 	if cost["total"] != 176.25 || cost["currency"] != "USD" || cost["instanceHours"] != 260.0 || x86["instance"] != 35.67 || x86["hourly"] != 0.1372 {
 		t.Errorf("monthlyCost = %v", cost)
 	}
+	// One Spot price per instance type, however many runners share it.
+	counted := mustDeploy(t, testConfig(keyCapacity, "spot", keyX86Count, "3"))
+	if n := countInvokes(counted.aws, "aws:ec2/getSpotPrice:getSpotPrice"); n != 2 {
+		t.Errorf("%d Spot price lookups for two instance types", n)
+	}
 	unknown := mustDeploy(t, testConfig(keyCapacity, "spot", keyInstanceTypeGraviton, "c7g.4xlarge"))
 	if !strings.Contains(unknown.infos[0], "graviton unknown (c7g.4xlarge unknown,") || !strings.HasSuffix(unknown.infos[0], "= unknown a month") {
 		t.Errorf("a type without a Spot price in the zone: %q", unknown.infos[0])
@@ -139,4 +144,15 @@ func TestReadmeCostsComeFromTheCode(t *testing.T) {
 	if !strings.Contains(section, breakdown) {
 		t.Errorf("README cost breakdown lacks %q", breakdown)
 	}
+}
+
+// countInvokes counts the invokes of a data source.
+func countInvokes(aws *fakeAWS, token string) int {
+	n := 0
+	for _, invoked := range aws.invokes {
+		if invoked == token {
+			n++
+		}
+	}
+	return n
 }

@@ -179,8 +179,9 @@ func preflightWarnings(cfg Config, p placement, volumes []stackVolume) []string 
 		}
 	}
 	var removed []string
+	configured := dataVolumeNames(cfg)
 	for _, v := range volumes {
-		if !slices.Contains(dataVolumeNames(cfg), v.Name) {
+		if !slices.Contains(configured, v.Name) {
 			removed = append(removed, fmt.Sprintf("%s (%s)", v.ID, v.Name))
 		}
 	}

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"crypto/rsa"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // configNamespace is the Pulumi project name and so the namespace of every key below.
@@ -17,93 +15,129 @@ const configNamespace = "n3x"
 
 // Config keys, named once so that validation messages and defaults cannot drift apart.
 const (
-	keyAmiX86                = "amiX86"
-	keyAmiArm64              = "amiArm64"
-	keySSHPublicKey          = "sshPublicKey"
-	keySSHCidrBlocks         = "sshCidrBlocks"
-	keyInstanceTypeX86       = "instanceTypeX86"
-	keyInstanceTypeGraviton  = "instanceTypeGraviton"
-	keyRootVolumeSize        = "rootVolumeSize"
-	keyCacheVolumeSize       = "cacheVolumeSize"
-	keyCacheVolumeIops       = "cacheVolumeIops"
-	keyCacheVolumeThroughput = "cacheVolumeThroughput"
-	keyYoctoVolumeSize       = "yoctoVolumeSize"
-	keyYoctoVolumeIops       = "yoctoVolumeIops"
-	keyYoctoVolumeThroughput = "yoctoVolumeThroughput"
-	keyAvailabilityZone      = "availabilityZone"
-	keySubnetID              = "subnetId"
-	keyNamePrefix            = "namePrefix"
-	keyProtectVolumes        = "protectVolumes"
-	keyWorkingHours          = "workingHours"
-	keyCapacity              = "capacity"
-	keyX86Count              = "x86Count"
-	keyGravitonCount         = "gravitonCount"
+	keyAmiX86                     = "amiX86"
+	keyAmiArm64                   = "amiArm64"
+	keySSHPublicKey               = "sshPublicKey"
+	keySSHCidrBlocks              = "sshCidrBlocks"
+	keyInstanceTypeX86            = "instanceTypeX86"
+	keyInstanceTypeGraviton       = "instanceTypeGraviton"
+	keyRootVolumeSize             = "rootVolumeSize"
+	keyCacheVolumeSize            = "cacheVolumeSize"
+	keyCacheVolumeIops            = "cacheVolumeIops"
+	keyCacheVolumeThroughput      = "cacheVolumeThroughput"
+	keyYoctoVolumeSize            = "yoctoVolumeSize"
+	keyYoctoVolumeIops            = "yoctoVolumeIops"
+	keyYoctoVolumeThroughput      = "yoctoVolumeThroughput"
+	keyAvailabilityZone           = "availabilityZone"
+	keySubnetID                   = "subnetId"
+	keyNamePrefix                 = "namePrefix"
+	keyProtectVolumes             = "protectVolumes"
+	keyWorkingHours               = "workingHours"
+	keyCapacity                   = "capacity"
+	keyX86Count                   = "x86Count"
+	keyGravitonCount              = "gravitonCount"
+	keyGitlabRunnerToken          = "gitlabRunnerToken"
+	keyGitlabRunnerTokenGraviton  = "gitlabRunnerTokenGraviton"
+	keyCacheSigningKey            = "cacheSigningKey"
+	keySnapshotRetentionDays      = "snapshotRetentionDays"
+	defaultSnapshotRetentionDays  = 7
+	maxSnapshotRetentionDays      = 90
+	capacityOnDemand              = "on-demand"
+	capacitySpot                  = "spot"
+	sshCidrBlocksNone             = "none"
+	defaultNamePrefix             = "n3x"
+	defaultNamePrefixStack        = "dev"
+	minRSAKeyBits                 = 2048
+	maxRunnersPerArchitecture     = 10
+	configTypeString, configTypeInt, configTypeBool = "string", "integer", "boolean"
 )
 
-// configDefaults holds the default of every optional key, as the text `pulumi config get`
-// would print. An empty default means "unset". Pulumi.yaml declares the same values; a
-// test keeps the two equal.
-var configDefaults = map[string]string{
-	keyAmiArm64:              "",
-	keySSHCidrBlocks:         "0.0.0.0/0",
-	keyInstanceTypeX86:       "c6i.2xlarge",
-	keyInstanceTypeGraviton:  "c7g.2xlarge",
-	keyRootVolumeSize:        "50",
-	keyCacheVolumeSize:       "500",
-	keyCacheVolumeIops:       "3000",
-	keyCacheVolumeThroughput: "125",
-	keyYoctoVolumeSize:       "100",
-	keyYoctoVolumeIops:       "3000",
-	keyYoctoVolumeThroughput: "125",
-	keyAvailabilityZone:      "",
-	keySubnetID:              "",
-	keyNamePrefix:            "",
-	keyProtectVolumes:        "false",
-	keyWorkingHours:          "",
-	keyCapacity:              capacityOnDemand,
-	keyX86Count:              "1",
-	keyGravitonCount:         "1",
+// configKey is one row of the configuration: everything Pulumi.yaml, the README and the
+// validation messages say about a key. Adding a key is adding a row here and its reader in
+// loadConfig; tests hold Pulumi.yaml and the README's table to these rows.
+type configKey struct {
+	name        string
+	typ         string // Pulumi.yaml type: configTypeString, configTypeInt or configTypeBool
+	def         string // default, as `pulumi config get` prints it; "" means unset
+	required    bool
+	secret      bool   // must be set with `pulumi config set --secret`
+	description string // Pulumi.yaml's description
 }
 
-// configExamples are placeholder values for fixes of keys whose right value only the
-// operator knows, the same ones the README uses.
-var configExamples = map[string]string{
-	keyAmiX86:           "ami-0123456789abcdef0",
-	keyAmiArm64:         "ami-0fedcba9876543210",
-	keySSHPublicKey:     `"$(cat ~/.ssh/id_ed25519.pub)"`,
-	keySSHCidrBlocks:    "203.0.113.0/24",
-	keyAvailabilityZone: "us-east-1a",
-	keySubnetID:         "subnet-0123456789abcdef0",
-	keyWorkingHours:     `"Mon-Fri 07:00-19:00 Europe/Berlin"`,
+// configKeys are all n3x keys, in the order Pulumi.yaml and the README list them.
+var configKeys = []configKey{
+	{name: keyAmiX86, typ: configTypeString, required: true,
+		description: "NixOS AMI of the x86_64 runners (official NixOS or your own, see docs/ami.md). Required."},
+	{name: keySSHPublicKey, typ: configTypeString, required: true,
+		description: "OpenSSH public key (ssh-ed25519, or ssh-rsa of at least 2048 bits) for the runner key pair. Required."},
+	{name: keyAmiArm64, typ: configTypeString,
+		description: "NixOS AMI of the Graviton (arm64) runners. Empty means no Graviton runners."},
+	{name: keySSHCidrBlocks, typ: configTypeString, def: "0.0.0.0/0",
+		description: "Comma-separated IPv4/IPv6 CIDR blocks allowed to reach ports 22, 443 and 3142; none opens nothing from outside (use Session Manager)."},
+	{name: keyInstanceTypeX86, typ: configTypeString, def: "c6i.2xlarge", description: "EC2 instance type of the x86_64 runners."},
+	{name: keyInstanceTypeGraviton, typ: configTypeString, def: "c7g.2xlarge", description: "EC2 instance type of the Graviton runners."},
+	{name: keyRootVolumeSize, typ: configTypeInt, def: "50",
+		description: "Root (NixOS system) gp3 volume size in GiB; at least the AMI's snapshot size."},
+	{name: keyCacheVolumeSize, typ: configTypeInt, def: "500",
+		description: "ZFS /nix/store cache gp3 volume size in GiB (/dev/sdf). Can grow, never shrink."},
+	{name: keyCacheVolumeIops, typ: configTypeInt, def: "3000",
+		description: "Provisioned IOPS of the cache volume (gp3, 3000-80000, at most 500 per GiB)."},
+	{name: keyCacheVolumeThroughput, typ: configTypeInt, def: "125",
+		description: "Provisioned throughput of the cache volume in MiB/s (gp3, 125-1000 as the bundled provider allows, at most IOPS/4)."},
+	{name: keyYoctoVolumeSize, typ: configTypeInt, def: "100",
+		description: "Yocto DL_DIR + SSTATE_DIR gp3 volume size in GiB (/dev/sdg). Can grow, never shrink."},
+	{name: keyYoctoVolumeIops, typ: configTypeInt, def: "3000",
+		description: "Provisioned IOPS of the Yocto volume (gp3, 3000-80000, at most 500 per GiB)."},
+	{name: keyYoctoVolumeThroughput, typ: configTypeInt, def: "125",
+		description: "Provisioned throughput of the Yocto volume in MiB/s (gp3, 125-1000 as the bundled provider allows, at most IOPS/4)."},
+	{name: keyAvailabilityZone, typ: configTypeString,
+		description: "Zone of the runners and their volumes. Empty keeps the zone of this stack's data volumes, or for a new stack picks the first zone offering both instance types."},
+	{name: keySubnetID, typ: configTypeString,
+		description: "Subnet for the runners, for accounts without a default VPC. Empty uses the default VPC. The zone follows the subnet."},
+	{name: keyNamePrefix, typ: configTypeString,
+		description: "Prefix of physical AWS names. Empty means n3x for the dev stack and n3x-<stack> for any other stack."},
+	{name: keyProtectVolumes, typ: configTypeBool, def: "false",
+		description: "Protect the cache and Yocto volumes from deletion by pulumi destroy or a config change."},
+	{name: keyWorkingHours, typ: configTypeString,
+		description: `When the runners run, such as "Mon-Fri 07:00-19:00 Europe/Berlin" (days, start-stop on the 24-hour clock, IANA time zone); EventBridge Scheduler stops them outside. Empty means always on.`},
+	{name: keyCapacity, typ: configTypeString, def: capacityOnDemand,
+		description: "on-demand, or spot for persistent Spot requests that stop (not terminate) on interruption."},
+	{name: keyX86Count, typ: configTypeInt, def: "1",
+		description: "Number of x86_64 runners (1-10). Runner 1 keeps the names and outputs of a stack without counts."},
+	{name: keyGravitonCount, typ: configTypeInt, def: "1",
+		description: "Number of Graviton runners (1-10); counts only when amiArm64 is set."},
+	{name: keyGitlabRunnerToken, typ: configTypeString, secret: true,
+		description: "Secret. GitLab runner authentication token (glrt-...) every runner registers with; stored as an SSM SecureString parameter. Empty: no token parameter."},
+	{name: keyGitlabRunnerTokenGraviton, typ: configTypeString, secret: true,
+		description: "Secret. Runner authentication token (glrt-...) for the Graviton runners when they are a separate runner in GitLab. Empty: they use gitlabRunnerToken."},
+	{name: keyCacheSigningKey, typ: configTypeString, secret: true,
+		description: "Secret. Nix binary-cache secret key (name:base64, from nix-store --generate-binary-cache-key) for every runner's Harmonia; stored in SSM. Empty: none."},
+	{name: keySnapshotRetentionDays, typ: configTypeInt, def: strconv.Itoa(defaultSnapshotRetentionDays),
+		description: "Days of daily snapshots of every data volume (Amazon Data Lifecycle Manager), 0-90; 0 turns the policy off."},
 }
 
-// Capacity types of n3x:capacity.
-const (
-	capacityOnDemand = "on-demand"
-	capacitySpot     = "spot"
-)
+// lookupKey returns the row of a key.
+func lookupKey(name string) configKey {
+	for _, k := range configKeys {
+		if k.name == name {
+			return k
+		}
+	}
+	panic("unknown config key " + name)
+}
 
 // gp3 limits from the EBS user guide (volume types, gp3), except throughput: the
 // Terraform AWS provider v5 bundled in pulumi-aws v6 checks aws_ebs_volume's throughput
 // against 125-1000 MiB/s (validation.IntBetween in its ebs_volume.go) before AWS sees it.
 const (
-	gp3MinSizeGiB          = 1
-	gp3MaxSizeGiB          = 65536
-	gp3BaselineIops        = 3000
-	gp3MaxIops             = 80000
-	gp3MaxIopsPerGiB       = 500
-	gp3BaselineThroughput  = 125
-	gp3MaxThroughput       = 1000
-	gp3IopsPerMiBps        = 4 // at most 0.25 MiB/s of throughput per provisioned IOPS
-	minRSAKeyBits          = 2048
-	maxNamePrefixLength    = 64
-	defaultNamePrefix      = "n3x"
-	defaultNamePrefixStack = "dev"
-	// maxRunnersPerArchitecture keeps a stack inside what AWS accounts get by default or on a
-	// routine request: ten 8-vCPU runners per architecture need 160 vCPUs and 20 Elastic IPs
-	// (defaults: often 64 vCPUs and 5 addresses per region), and each runner one more step
-	// in the rolling AMI upgrade. A bigger fleet wants another design, not a longer chain.
-	maxRunnersPerArchitecture = 10
+	gp3MinSizeGiB         = 1
+	gp3MaxSizeGiB         = 65536
+	gp3BaselineIops       = 3000
+	gp3MaxIops            = 80000
+	gp3MaxIopsPerGiB      = 500
+	gp3BaselineThroughput = 125
+	gp3MaxThroughput      = 1000
+	gp3IopsPerMiBps       = 4 // at most 0.25 MiB/s of throughput per provisioned IOPS
 )
 
 var (
@@ -119,7 +153,7 @@ type Config struct {
 	AmiX86               string
 	AmiArm64             string // empty: no Graviton runner
 	SSHPublicKey         string
-	SSHCidrBlocks        []netip.Prefix
+	SSHCidrBlocks        []netip.Prefix // empty: nothing from outside (n3x:sshCidrBlocks none)
 	InstanceTypeX86      string
 	InstanceTypeGraviton string
 	RootVolumeSize       int
@@ -131,9 +165,14 @@ type Config struct {
 	ProtectVolumes       bool
 	WorkingHours         workingHours // zero: always on
 	Capacity             string       // capacityOnDemand or capacitySpot
-	Region               string       // aws:region, for prices and ARNs
 	X86Count             int
 	GravitonCount        int // counts only with AmiArm64
+	RunnerTokens         map[string]string // by EC2 architecture (x86_64, arm64); absent: no token
+	CacheSigningKey      *signingKey       // nil: none
+	SnapshotRetention    int               // days; 0: no snapshot policy
+	Stack                string            // the Pulumi stack, part of SSM parameter names
+	Region               string            // aws:region, for prices and ARNs
+	DefaultTags          map[string]string // aws:defaultTags.tags, which the provider adds to every resource
 }
 
 // VolumeConfig is the size and gp3 performance of one data volume.
@@ -143,78 +182,162 @@ type VolumeConfig struct {
 	ThroughputMiBs int
 }
 
-// configError is one problem with one key, with the command that fixes it.
-type configError struct {
-	key     string
-	problem string
-	example string // the fix's value, ready for a shell; empty for "pulumi config rm"
-}
-
-func (e configError) Error() string {
-	fix := fmt.Sprintf("pulumi config set %s:%s %s", configNamespace, e.key, e.example)
-	if e.example == "" {
-		fix = fmt.Sprintf("pulumi config rm %s:%s", configNamespace, e.key)
-	}
-	return fmt.Sprintf("%s:%s %s; fix: %s", configNamespace, e.key, e.problem, fix)
-}
-
-// problems reports several problems as one error, one per line.
-type problems []error
-
-func (p problems) Error() string {
-	lines := make([]string, len(p))
-	for i, problem := range p {
-		lines[i] = "\n  - " + problem.Error()
-	}
-	return strings.Join(lines, "")
-}
-
-func (p problems) Unwrap() []error { return p }
-
-// count says how many problems there are, in words.
-func (p problems) count() string {
-	if len(p) == 1 {
-		return "1 problem"
-	}
-	return fmt.Sprintf("%d problems", len(p))
-}
-
-// configReader collects the problems found while reading keys, so that every
-// problem of a config is reported at once.
-type configReader struct {
+// configSource is what loadConfig reads: the stack's n3x keys by bare name, whether each
+// was set as a secret, and the stack.
+type configSource struct {
 	get    func(key string) string
-	errors []error
+	secret func(key string) bool
+	stack  string
 }
 
-func (r *configReader) fail(key, example, format string, args ...any) {
-	r.errors = append(r.errors, configError{key: key, problem: fmt.Sprintf(format, args...), example: example})
-}
-
-// value returns the key's value, or its default when unset.
-func (r *configReader) value(key string) string {
-	if v := strings.TrimSpace(r.get(key)); v != "" {
-		return v
+// loadConfig reads and validates every n3x key. It returns all problems together, as a
+// configProblems error, so an operator fixes a broken stack in one round.
+func loadConfig(src configSource) (Config, error) {
+	r := &configReader{src: src}
+	cfg := Config{
+		AmiX86:               r.ami(keyAmiX86),
+		AmiArm64:             r.ami(keyAmiArm64),
+		SSHPublicKey:         r.sshPublicKey(),
+		SSHCidrBlocks:        r.cidrBlocks(),
+		InstanceTypeX86:      r.instanceType(keyInstanceTypeX86),
+		InstanceTypeGraviton: r.instanceType(keyInstanceTypeGraviton),
+		RootVolumeSize:       r.integer(keyRootVolumeSize, gp3MinSizeGiB, gp3MaxSizeGiB, "GiB"),
+		CacheVolume:          r.volume(keyCacheVolumeSize, keyCacheVolumeIops, keyCacheVolumeThroughput),
+		YoctoVolume:          r.volume(keyYoctoVolumeSize, keyYoctoVolumeIops, keyYoctoVolumeThroughput),
+		AvailabilityZone:     r.zone(),
+		SubnetID:             r.subnetID(),
+		ProtectVolumes:       r.boolean(keyProtectVolumes),
+		WorkingHours:         r.workingHours(),
+		Capacity:             r.capacity(),
+		X86Count:             r.integer(keyX86Count, 1, maxRunnersPerArchitecture, "runners"),
+		GravitonCount:        r.integer(keyGravitonCount, 1, maxRunnersPerArchitecture, "runners"),
+		SnapshotRetention:    r.integer(keySnapshotRetentionDays, 0, maxSnapshotRetentionDays, "days"),
+		CacheSigningKey:      r.cacheSigningKey(),
+		Stack:                src.stack,
 	}
-	return configDefaults[key]
-}
-
-func (r *configReader) required(key, example string) string {
-	v := strings.TrimSpace(r.get(key))
-	if v == "" {
-		r.fail(key, example, "is required but not set")
+	cfg.RunnerTokens = r.runnerTokens(cfg.AmiArm64 != "")
+	cfg.NamePrefix = r.namePrefix(src.stack)
+	if len(r.problems) > 0 {
+		return Config{}, r.problems
 	}
-	return v
+	return cfg, nil
 }
 
-func (r *configReader) integer(key string, min, max int, unit string) int {
+// configReader collects the problems found while reading keys.
+type configReader struct {
+	src      configSource
+	problems configProblems
+}
+
+// raw is what the operator typed, trimmed; "" when unset.
+func (r *configReader) raw(key string) string { return strings.TrimSpace(r.src.get(key)) }
+
+// value is the key's value, or its default when unset.
+func (r *configReader) value(key string) string { return cmp.Or(r.raw(key), lookupKey(key).def) }
+
+func (r *configReader) fail(key, fix, format string, args ...any) {
+	r.problems = append(r.problems, configError{key: key, problem: fmt.Sprintf(format, args...), fix: fix})
+}
+
+// privateKey fails a key whose value is a private key, which must never be in a stack file.
+func (r *configReader) privateKey(key, raw string) bool {
+	kind := privateKeyKind(raw)
+	if kind == "" {
+		return false
+	}
+	where := "is now stored in plain text in Pulumi." + r.src.stack + ".yaml"
+	if r.src.secret(configNamespace + ":" + key) {
+		where = "is now stored, encrypted, in Pulumi." + r.src.stack + ".yaml"
+	}
+	problem := fmt.Sprintf("holds %s, not what this key takes; it %s: remove it, and if that file was committed or shared, "+
+		"treat the key as leaked and rotate it (ssh-keygen -t ed25519)", article(kind)+" "+kind, where)
+	fix := rmFix(key)
+	if key == keySSHPublicKey {
+		fix += " && " + setFix(key, publicKeyExpression)
+	}
+	r.fail(key, fix, "%s", problem)
+	return true
+}
+
+// article is "a" or "an" for a word.
+func article(word string) string {
+	if strings.ContainsRune("AEIOUaeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// ami reads an AMI id; only amiX86 is required.
+func (r *configReader) ami(key string) string {
+	raw := r.raw(key)
+	switch {
+	case raw == "":
+		if lookupKey(key).required {
+			r.fail(key, placeholderFix(key, "<your-ami-id>"), "is required but not set; see the Quick start for the official NixOS AMI command")
+		}
+		return ""
+	case r.privateKey(key, raw):
+		return ""
+	case !amiIDPattern.MatchString(raw):
+		r.fail(key, derivedFix(key, fixAMI(raw), amiIDPattern, "<your-ami-id>"),
+			"must be an AMI id: ami- followed by 8 or 17 lowercase hex digits, got %q", raw)
+		return ""
+	}
+	return raw
+}
+
+// sshPublicKey accepts one OpenSSH public key of a type EC2 can import.
+func (r *configReader) sshPublicKey() string {
+	raw := r.raw(keySSHPublicKey)
+	fix := setFix(keySSHPublicKey, publicKeyExpression)
+	switch {
+	case raw == "":
+		r.fail(keySSHPublicKey, fix, "is required but not set")
+		return ""
+	case r.privateKey(keySSHPublicKey, raw):
+		return ""
+	}
+	if problem := checkSSHPublicKey(raw); problem != "" {
+		r.fail(keySSHPublicKey, fix, "%s", problem)
+		return ""
+	}
+	return raw
+}
+
+// cidrBlocks parses a comma-separated list of IPv4 and IPv6 networks, or none.
+func (r *configReader) cidrBlocks() []netip.Prefix {
+	raw := r.value(keySSHCidrBlocks)
+	if raw == sshCidrBlocksNone {
+		return nil
+	}
+	blocks, problem, corrected := parseCidrBlocks(raw)
+	if problem != "" {
+		r.fail(keySSHCidrBlocks, derivedListFix(keySSHCidrBlocks, corrected, "<your-ip>/32"), "%s", problem)
+		return nil
+	}
+	return blocks
+}
+
+func (r *configReader) instanceType(key string) string {
+	raw := r.value(key)
+	if !instanceTypePattern.MatchString(raw) {
+		r.fail(key, derivedFix(key, strings.ToLower(strings.ReplaceAll(raw, " ", "")), instanceTypePattern, lookupKey(key).def),
+			"must be an EC2 instance type such as %s, got %q", lookupKey(key).def, raw)
+		return ""
+	}
+	return raw
+}
+
+// integer reads a whole number within [min, max]; unit says what it counts.
+func (r *configReader) integer(key string, lo, hi int, unit string) int {
 	raw := r.value(key)
 	n, err := strconv.Atoi(raw)
 	if err != nil {
-		r.fail(key, configDefaults[key], "must be a whole number of %s, got %q", unit, raw)
+		r.fail(key, fixInteger(key, raw, lo, hi), "must be a whole number of %s from %d to %d, got %q", unit, lo, hi, raw)
 		return 0
 	}
-	if n < min || n > max {
-		r.fail(key, configDefaults[key], "must be between %d and %d %s for gp3, got %d", min, max, unit, n)
+	if n < lo || n > hi {
+		r.fail(key, setFix(key, strconv.Itoa(clamp(n, lo, hi))), "must be a whole number of %s from %d to %d, got %d", unit, lo, hi, n)
 		return 0
 	}
 	return n
@@ -224,118 +347,9 @@ func (r *configReader) boolean(key string) bool {
 	raw := r.value(key)
 	b, err := strconv.ParseBool(raw)
 	if err != nil {
-		r.fail(key, "true", "must be true or false, got %q", raw)
+		r.fail(key, fixBoolean(key, raw), "must be true or false, got %q", raw)
 	}
 	return b
-}
-
-func (r *configReader) pattern(key, raw string, re *regexp.Regexp, what, example string) string {
-	if raw != "" && !re.MatchString(raw) {
-		r.fail(key, example, "must be %s, got %q", what, raw)
-	}
-	return raw
-}
-
-// loadConfig reads and validates every n3x key through get. It returns all problems
-// together, so an operator fixes a broken stack in one round.
-func loadConfig(get func(key string) string, stack string) (Config, error) {
-	r := &configReader{get: get}
-	amiWhat := "an AMI id: ami- followed by 8 or 17 lowercase hex digits"
-	ex := configExamples
-	cfg := Config{
-		AmiX86:               r.pattern(keyAmiX86, r.required(keyAmiX86, ex[keyAmiX86]), amiIDPattern, amiWhat, ex[keyAmiX86]),
-		AmiArm64:             r.pattern(keyAmiArm64, r.value(keyAmiArm64), amiIDPattern, amiWhat, ex[keyAmiArm64]),
-		SSHPublicKey:         r.sshPublicKey(),
-		SSHCidrBlocks:        r.cidrBlocks(),
-		InstanceTypeX86:      r.instanceType(keyInstanceTypeX86),
-		InstanceTypeGraviton: r.instanceType(keyInstanceTypeGraviton),
-		RootVolumeSize:       r.integer(keyRootVolumeSize, gp3MinSizeGiB, gp3MaxSizeGiB, "GiB"),
-		CacheVolume:          r.volume(keyCacheVolumeSize, keyCacheVolumeIops, keyCacheVolumeThroughput),
-		YoctoVolume:          r.volume(keyYoctoVolumeSize, keyYoctoVolumeIops, keyYoctoVolumeThroughput),
-		AvailabilityZone:     r.pattern(keyAvailabilityZone, r.value(keyAvailabilityZone), zonePattern, "an availability zone name such as us-east-1a", ex[keyAvailabilityZone]),
-		SubnetID:             r.pattern(keySubnetID, r.value(keySubnetID), subnetIDPattern, "a subnet id: subnet- followed by 8 or 17 lowercase hex digits", ex[keySubnetID]),
-		NamePrefix:           r.namePrefix(stack),
-		ProtectVolumes:       r.boolean(keyProtectVolumes),
-		WorkingHours:         r.workingHours(),
-		Capacity:             r.oneOf(keyCapacity, capacityOnDemand, capacitySpot),
-		X86Count:             r.count(keyX86Count),
-		GravitonCount:        r.count(keyGravitonCount),
-	}
-	if len(r.errors) > 0 {
-		found := problems(r.errors)
-		return Config{}, fmt.Errorf("invalid configuration for stack %q (%s):%w", stack, found.count(), found)
-	}
-	return cfg, nil
-}
-
-// sshPublicKey accepts one OpenSSH public key of a type EC2 can import.
-func (r *configReader) sshPublicKey() string {
-	example := configExamples[keySSHPublicKey]
-	raw := r.required(keySSHPublicKey, example)
-	if raw == "" {
-		return ""
-	}
-	key, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(raw))
-	switch {
-	case err != nil:
-		r.fail(keySSHPublicKey, example, "is not an OpenSSH public key (%v); paste the one line of your id_ed25519.pub", err)
-		return ""
-	case len(options) > 0:
-		r.fail(keySSHPublicKey, example, "must be a bare public key, without authorized_keys options %q", options)
-		return ""
-	case len(strings.TrimSpace(string(rest))) > 0:
-		r.fail(keySSHPublicKey, example, "must hold exactly one public key, found more")
-		return ""
-	}
-	switch key.Type() {
-	case ssh.KeyAlgoED25519:
-	case ssh.KeyAlgoRSA:
-		bits := key.(ssh.CryptoPublicKey).CryptoPublicKey().(*rsa.PublicKey).N.BitLen()
-		if bits < minRSAKeyBits {
-			r.fail(keySSHPublicKey, example, "is a %d-bit RSA key; EC2 key pairs need at least %d bits", bits, minRSAKeyBits)
-		}
-	default:
-		r.fail(keySSHPublicKey, example, "is a %s key; EC2 imports only ssh-ed25519 and ssh-rsa keys", key.Type())
-	}
-	return raw
-}
-
-// cidrBlocks parses a comma-separated list of IPv4 and IPv6 networks.
-func (r *configReader) cidrBlocks() []netip.Prefix {
-	var blocks []netip.Prefix
-	seen := map[netip.Prefix]bool{}
-	fields := strings.Split(r.value(keySSHCidrBlocks), ",")
-	for i, field := range fields {
-		field = strings.TrimSpace(field)
-		prefix, err := netip.ParsePrefix(field)
-		switch {
-		case field == "":
-			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "has an empty entry; separate CIDRs with single commas")
-			continue
-		case err != nil:
-			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "entry %q is not a CIDR block (%v)", field, err)
-			continue
-		case prefix.Addr().Is4In6():
-			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "entry %q is an IPv4-mapped IPv6 network; write it as IPv4", field)
-			continue
-		case prefix != prefix.Masked():
-			corrected := slices.Clone(fields)
-			corrected[i] = prefix.Masked().String()
-			r.fail(keySSHCidrBlocks, strings.Join(corrected, ","), "entry %q has host bits set; did you mean %s?", field, prefix.Masked())
-			continue
-		case seen[prefix]:
-			r.fail(keySSHCidrBlocks, configExamples[keySSHCidrBlocks], "lists %s twice", prefix)
-			continue
-		}
-		seen[prefix] = true
-		blocks = append(blocks, prefix)
-	}
-	return blocks
-}
-
-func (r *configReader) instanceType(key string) string {
-	raw := r.value(key)
-	return r.pattern(key, raw, instanceTypePattern, "an EC2 instance type such as "+configDefaults[key], configDefaults[key])
 }
 
 // volume reads one data volume's size and performance and checks gp3's ratios.
@@ -347,64 +361,196 @@ func (r *configReader) volume(sizeKey, iopsKey, throughputKey string) VolumeConf
 	}
 	if v.SizeGiB > 0 && v.Iops > gp3BaselineIops && v.Iops > v.SizeGiB*gp3MaxIopsPerGiB {
 		need := (v.Iops + gp3MaxIopsPerGiB - 1) / gp3MaxIopsPerGiB
-		r.fail(sizeKey, strconv.Itoa(need), "is %d GiB, too small for %d IOPS: gp3 allows at most %d IOPS per GiB, so at least %d GiB",
+		r.fail(sizeKey, setFix(sizeKey, strconv.Itoa(need)), "is %d GiB, too small for %d IOPS: gp3 allows at most %d IOPS per GiB, so at least %d GiB",
 			v.SizeGiB, v.Iops, gp3MaxIopsPerGiB, need)
 	}
 	if v.Iops > 0 && v.ThroughputMiBs > gp3BaselineThroughput && v.ThroughputMiBs*gp3IopsPerMiBps > v.Iops {
 		need := max(v.ThroughputMiBs*gp3IopsPerMiBps, gp3BaselineIops)
-		r.fail(iopsKey, strconv.Itoa(need), "is %d, too low for %d MiB/s: gp3 allows at most 0.25 MiB/s per IOPS, so at least %d IOPS",
+		r.fail(iopsKey, setFix(iopsKey, strconv.Itoa(need)), "is %d, too low for %d MiB/s: gp3 allows at most 0.25 MiB/s per IOPS, so at least %d IOPS",
 			v.Iops, v.ThroughputMiBs, need)
 	}
 	return v
 }
 
+func (r *configReader) zone() string {
+	raw := r.raw(keyAvailabilityZone)
+	if raw != "" && !zonePattern.MatchString(raw) {
+		r.fail(keyAvailabilityZone, derivedFix(keyAvailabilityZone, strings.ToLower(raw), zonePattern, "<zone such as us-east-1b>"),
+			"must be an availability zone name such as us-east-1b, got %q", raw)
+		return ""
+	}
+	return raw
+}
+
+func (r *configReader) subnetID() string {
+	raw := r.raw(keySubnetID)
+	if raw != "" && !subnetIDPattern.MatchString(raw) {
+		r.fail(keySubnetID, derivedFix(keySubnetID, strings.ToLower(raw), subnetIDPattern, "<your-subnet-id>"),
+			"must be a subnet id: subnet- followed by 8 or 17 lowercase hex digits, got %q", raw)
+		return ""
+	}
+	return raw
+}
+
 // workingHours reads when the runners run; unset, they always do.
 func (r *configReader) workingHours() workingHours {
-	raw := r.value(keyWorkingHours)
+	raw := r.raw(keyWorkingHours)
 	if raw == "" {
 		return workingHours{}
 	}
 	hours, err := parseWorkingHours(raw)
 	if err != nil {
-		r.fail(keyWorkingHours, configExamples[keyWorkingHours], "%v", err)
+		fix := placeholderFix(keyWorkingHours, "'<days> <HH:MM-HH:MM> <IANA time zone>'")
+		if normalized, ok := normalizeWorkingHours(raw); ok {
+			fix = setFix(keyWorkingHours, normalized)
+		}
+		r.fail(keyWorkingHours, fix, "%v", err)
 	}
 	return hours
 }
 
-// count reads how many runners of an architecture to run.
-func (r *configReader) count(key string) int {
-	raw := r.value(key)
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > maxRunnersPerArchitecture {
-		r.fail(key, configDefaults[key], "must be a whole number of runners from 1 to %d, got %q", maxRunnersPerArchitecture, raw)
-		return 0
-	}
-	return n
-}
-
-// oneOf reads a key that takes one of a few words.
-func (r *configReader) oneOf(key string, choices ...string) string {
-	raw := r.value(key)
+func (r *configReader) capacity() string {
+	raw := r.value(keyCapacity)
+	choices := []string{capacityOnDemand, capacitySpot}
 	if !slices.Contains(choices, raw) {
-		r.fail(key, choices[0], "must be %s, got %q", strings.Join(choices, " or "), raw)
+		fix := placeholderFix(keyCapacity, "<on-demand|spot>")
+		if choice := closestChoice(raw, choices); choice != "" {
+			fix = setFix(keyCapacity, choice)
+		}
+		r.fail(keyCapacity, fix, "must be on-demand or spot, got %q", raw)
+		return ""
 	}
 	return raw
+}
+
+// runnerTokens reads the GitLab runner authentication tokens, by EC2 architecture: the
+// Graviton runners use their own when set, else the x86_64 one.
+func (r *configReader) runnerTokens(graviton bool) map[string]string {
+	tokens := map[string]string{}
+	if token := r.runnerToken(keyGitlabRunnerToken); token != "" {
+		tokens["x86_64"], tokens["arm64"] = token, token
+	}
+	if token := r.runnerToken(keyGitlabRunnerTokenGraviton); token != "" {
+		tokens["arm64"] = token
+	}
+	if !graviton {
+		delete(tokens, "arm64")
+	}
+	return tokens
+}
+
+// runnerToken reads one secret runner authentication token. Its value never appears in a
+// message: the fixes re-set what is there without printing it.
+func (r *configReader) runnerToken(key string) string {
+	raw := r.raw(key)
+	switch {
+	case raw == "":
+		return ""
+	case r.privateKey(key, raw):
+		return ""
+	case strings.HasPrefix(raw, "GR1348941"):
+		r.fail(key, placeholderFix(key, "--secret <glrt-token>"), "is a runner registration token (GR1348941…), which GitLab deprecated in 16.0 and removes; "+
+			"create a runner in GitLab (Settings > CI/CD > Runners > New project runner) and use its runner authentication token (glrt-…)")
+		return ""
+	case !strings.HasPrefix(raw, "glrt-") || strings.ContainsAny(raw, " \t\n"):
+		r.fail(key, placeholderFix(key, "--secret <glrt-token>"), "is not a GitLab runner authentication token: those start with glrt- and have no spaces")
+		return ""
+	case !r.src.secret(configNamespace + ":" + key):
+		r.fail(key, secretFix(key), "is a secret but was set in plain text, so it is readable in Pulumi.%s.yaml; set it again as a secret", r.src.stack)
+		return ""
+	}
+	return raw
+}
+
+// cacheSigningKey reads the Nix binary-cache secret key. Its value never appears in a message.
+func (r *configReader) cacheSigningKey() *signingKey {
+	raw := r.raw(keyCacheSigningKey)
+	switch {
+	case raw == "":
+		return nil
+	case r.privateKey(keyCacheSigningKey, raw):
+		return nil
+	}
+	key, err := parseSigningKey(raw)
+	switch {
+	case err != nil:
+		r.fail(keyCacheSigningKey, placeholderFix(keyCacheSigningKey, `--secret "$(cat <cache-name>.sk)"`),
+			"is not a Nix binary-cache secret key (%v); make one with: nix-store --generate-binary-cache-key <cache-name> <cache-name>.sk <cache-name>.pk", err)
+		return nil
+	case !r.src.secret(configNamespace + ":" + keyCacheSigningKey):
+		r.fail(keyCacheSigningKey, secretFix(keyCacheSigningKey), "is a secret but was set in plain text, so it is readable in Pulumi.%s.yaml; set it again as a secret", r.src.stack)
+		return nil
+	}
+	return key
 }
 
 // namePrefix prefixes every physical AWS name. Unset, the dev stack keeps the spec's
 // names (n3x-runner-sg) and any other stack gets its own (n3x-staging-runner-sg), so two
-// stacks in one account and region never collide.
+// stacks in one account and region never collide. Every name it becomes part of must fit
+// AWS's limit for that name.
 func (r *configReader) namePrefix(stack string) string {
-	raw := r.value(keyNamePrefix)
-	if raw == "" {
+	raw := r.raw(keyNamePrefix)
+	prefix := raw
+	if prefix == "" {
+		prefix = defaultNamePrefix + "-" + stack
 		if stack == defaultNamePrefixStack {
-			return defaultNamePrefix
+			prefix = defaultNamePrefix
 		}
-		return defaultNamePrefix + "-" + stack
 	}
-	if len(raw) > maxNamePrefixLength || !namePrefixPattern.MatchString(raw) {
-		r.fail(keyNamePrefix, defaultNamePrefix+"-"+stack, "must be 1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit, got %q",
-			maxNamePrefixLength, raw)
+	key := keyNamePrefix
+	if raw != "" && !namePrefixPattern.MatchString(raw) {
+		r.fail(key, derivedFix(key, sanitizeNamePrefix(raw), namePrefixPattern, "<prefix>"),
+			"must be letters, digits, '.', '_' or '-', starting with a letter or digit, got %q", raw)
+		return ""
 	}
-	return raw
+	if longest := tightestPhysicalName(prefix); len(longest.name) > longest.limit {
+		allowed := len(prefix) - (len(longest.name) - longest.limit)
+		fix := setFix(key, strings.TrimRight(prefix[:max(allowed, 1)], ".-_"))
+		what := "is"
+		if raw == "" {
+			what = "is unset, so the prefix is " + prefix + " (from the stack name), which is"
+		}
+		r.fail(key, fix, "%s %d characters long, so the %s %s is %d characters, more than AWS's %d; use at most %d characters",
+			what, len(prefix), longest.what, longest.name, len(longest.name), longest.limit, allowed)
+		return ""
+	}
+	return prefix
+}
+
+// configError is one problem with one key, with the command that fixes it.
+type configError struct {
+	key     string
+	problem string
+	fix     string // a command ready to paste, or one with a <placeholder>; "" when there is none
+}
+
+func (e configError) Error() string {
+	msg := fmt.Sprintf("%s:%s %s", configNamespace, e.key, e.problem)
+	if e.fix != "" {
+		msg += "; fix: " + e.fix
+	}
+	return msg
+}
+
+// configProblems are every problem found in one configuration; the first line says how
+// many, each problem has a line of its own.
+type configProblems []error
+
+func (p configProblems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "n3x configuration: %s", p.count())
+	for _, problem := range p {
+		b.WriteString("\n  - " + problem.Error())
+	}
+	return b.String()
+}
+
+func (p configProblems) Unwrap() []error { return p }
+
+// count says how many problems there are, in words.
+func (p configProblems) count() string {
+	if len(p) == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", len(p))
 }

@@ -23,7 +23,7 @@ var priceList = map[string]regionPrices{
 			"c7g.xlarge": 0.1445, "c7g.2xlarge": 0.289, "c7g.4xlarge": 0.578, "c7g.8xlarge": 1.156,
 			"c6g.2xlarge": 0.272, "c6g.4xlarge": 0.544,
 		},
-		gp3GiBMonth: 0.08, gp3IopsMonth: 0.005, gp3MiBpsMonth: 0.04, publicIPv4Hourly: 0.005,
+		gp3GiBMonth: 0.08, gp3IopsMonth: 0.005, gp3MiBpsMonth: 0.04, publicIPv4Hourly: 0.005, snapshotGiBMonth: 0.05,
 	},
 }
 
@@ -31,7 +31,13 @@ type regionPrices struct {
 	onDemandHourly                           map[string]float64
 	gp3GiBMonth, gp3IopsMonth, gp3MiBpsMonth float64 // beyond gp3's free 3000 IOPS and 125 MiB/s
 	publicIPv4Hourly                         float64
+	snapshotGiBMonth                         float64 // EBS snapshots, standard tier
 }
+
+// snapshotDailyChange is the share of a data volume the estimate assumes changes in a day:
+// a generous bound for build caches, which mostly grow and are collected now and then. The
+// oldest snapshot holds at most the whole volume, each later one at most a day's change.
+const snapshotDailyChange = 0.10
 
 // hoursPerMonth is an average month: 8760 hours a year over 12.
 const hoursPerMonth = 730.0
@@ -43,12 +49,14 @@ type runnerCost struct {
 	instance           *float64
 	volumes            *float64
 	publicIPv4         *float64
+	snapshots          *float64 // an upper bound, apart from total: it does not follow the hours
 }
 
 // fleetCost is what the configuration costs a month.
 type fleetCost struct {
 	capacity      string
 	instanceHours float64 // per month, from n3x:workingHours
+	retentionDays int     // n3x:snapshotRetentionDays
 	runners       []runnerCost
 }
 
@@ -64,7 +72,7 @@ func instanceHoursPerMonth(hours workingHours) float64 {
 // instance type (only with n3x:capacity spot; a missing one is unknown).
 func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 	prices, known := priceList[cfg.Region]
-	cost := fleetCost{capacity: cfg.Capacity, instanceHours: instanceHoursPerMonth(cfg.WorkingHours)}
+	cost := fleetCost{capacity: cfg.Capacity, instanceHours: instanceHoursPerMonth(cfg.WorkingHours), retentionDays: cfg.SnapshotRetention}
 	// Every runner has the same volumes and one Elastic IP, which costs the same whether
 	// its instance runs or not.
 	volumes := float64(cfg.RootVolumeSize) * prices.gp3GiBMonth
@@ -74,6 +82,12 @@ func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 			float64(vol.ThroughputMiBs-gp3BaselineThroughput)*prices.gp3MiBpsMonth
 	}
 	publicIPv4 := prices.publicIPv4Hourly * hoursPerMonth
+	snapshots := 0.0
+	if days := cfg.SnapshotRetention; days > 0 {
+		for _, vol := range dataVolumeSpecs(cfg) {
+			snapshots += float64(vol.SizeGiB) * (1 + snapshotDailyChange*float64(days-1)) * prices.snapshotGiBMonth
+		}
+	}
 	for _, spec := range runnerSpecs(cfg) {
 		r := runnerCost{name: spec.name, instanceType: spec.instanceType}
 		hourly, ok := prices.onDemandHourly[spec.instanceType]
@@ -84,43 +98,44 @@ func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 			r.hourly, r.instance = &hourly, ptr(hourly*cost.instanceHours)
 		}
 		if known {
-			r.volumes, r.publicIPv4 = ptr(volumes), ptr(publicIPv4)
+			r.volumes, r.publicIPv4, r.snapshots = ptr(volumes), ptr(publicIPv4), ptr(snapshots)
 		}
 		cost.runners = append(cost.runners, r)
 	}
 	return cost
 }
 
-// lookupSpotPrices asks EC2 for the current Spot price of each architecture's type in the
-// zone, once however many runners share it.
-func lookupSpotPrices(ctx *pulumi.Context, cfg Config, zone string) map[string]float64 {
-	prices := map[string]float64{}
-	if cfg.Capacity != capacitySpot {
-		return prices
+// lookupSpotPrice asks EC2 for the current Spot price of an instance type in the zone; not
+// ok when EC2 reports none, which the estimate shows as unknown.
+func lookupSpotPrice(ctx *pulumi.Context, instanceType, zone string) (float64, bool) {
+	result, err := ec2.GetSpotPrice(ctx, &ec2.GetSpotPriceArgs{
+		InstanceType:     pulumi.StringRef(instanceType),
+		AvailabilityZone: pulumi.StringRef(zone),
+		Filters:          []ec2.GetSpotPriceFilter{{Name: "product-description", Values: []string{"Linux/UNIX"}}},
+	})
+	if err != nil {
+		return 0, false
 	}
-	for _, spec := range architectures(cfg) {
-		result, err := ec2.GetSpotPrice(ctx, &ec2.GetSpotPriceArgs{
-			InstanceType:     pulumi.StringRef(spec.instanceType),
-			AvailabilityZone: pulumi.StringRef(zone),
-			Filters:          []ec2.GetSpotPriceFilter{{Name: "product-description", Values: []string{"Linux/UNIX"}}},
-		})
-		if err != nil {
-			continue // unknown, and said so in the estimate
-		}
-		if price, err := strconv.ParseFloat(result.SpotPrice, 64); err == nil {
-			prices[spec.instanceType] = price
-		}
-	}
-	return prices
+	price, err := strconv.ParseFloat(result.SpotPrice, 64)
+	return price, err == nil
 }
 
 func (r runnerCost) total() *float64 { return sum(r.instance, r.volumes, r.publicIPv4) }
 
-// total is the fleet's monthly bill, nil when any part is unknown.
+// total is the fleet's monthly bill without snapshots, nil when any part is unknown.
 func (c fleetCost) total() *float64 {
 	var parts []*float64
 	for _, r := range c.runners {
 		parts = append(parts, r.total())
+	}
+	return sum(parts...)
+}
+
+// snapshots is the most the fleet's snapshots cost a month, nil when unknown.
+func (c fleetCost) snapshots() *float64 {
+	var parts []*float64
+	for _, r := range c.runners {
+		parts = append(parts, r.snapshots)
 	}
 	return sum(parts...)
 }
@@ -135,6 +150,7 @@ func (c fleetCost) output() pulumi.Map {
 			"instance":     amount(r.instance),
 			"volumes":      amount(r.volumes),
 			"publicIpv4":   amount(r.publicIPv4),
+			"snapshotsMax": amount(r.snapshots),
 			"total":        amount(r.total()),
 		}
 	}
@@ -144,6 +160,7 @@ func (c fleetCost) output() pulumi.Map {
 		"instanceHours": pulumi.Float64(round(c.instanceHours)),
 		"runners":       runners,
 		"total":         amount(c.total()),
+		"snapshotsMax":  amount(c.snapshots()),
 	}
 }
 
@@ -154,8 +171,13 @@ func (c fleetCost) String() string {
 		parts = append(parts, fmt.Sprintf("%s %s (%s %s, volumes %s, public IPv4 %s)",
 			r.name, dollars(r.total()), r.instanceType, dollars(r.instance), dollars(r.volumes), dollars(r.publicIPv4)))
 	}
-	return fmt.Sprintf("monthly cost estimate, %s, %s instance hours: %s = %s a month",
+	line := fmt.Sprintf("monthly cost estimate, %s, %s instance hours: %s = %s a month",
 		c.capacity, strconv.FormatFloat(round(c.instanceHours), 'f', -1, 64), strings.Join(parts, " + "), dollars(c.total()))
+	if c.retentionDays > 0 {
+		line += fmt.Sprintf(", plus at most %s of snapshots (%d days kept, at most %.0f %% of each volume changing a day)",
+			dollars(c.snapshots()), c.retentionDays, snapshotDailyChange*100)
+	}
+	return line
 }
 
 func ptr(v float64) *float64 { return &v }

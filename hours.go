@@ -36,7 +36,7 @@ func weekOrder(d time.Weekday) int { return (int(d) + 6) % 7 }
 func parseWorkingHours(raw string) (workingHours, error) {
 	fields := strings.Fields(raw)
 	if len(fields) != 3 {
-		return workingHours{}, fmt.Errorf("must be days, hours and a time zone, such as %q, got %q", configExamples[keyWorkingHours], raw)
+		return workingHours{}, fmt.Errorf("must be days, hours and a time zone, such as \"Mon-Fri 07:00-19:00 Europe/Berlin\", got %q", raw)
 	}
 	days, err := parseDays(fields[0])
 	if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -15,24 +17,26 @@ type machine struct {
 	privateDNS pulumi.StringOutput
 }
 
+// spotRequestValidUntil is when the Spot requests end. EC2 ends a request 7 days after its
+// creation unless told otherwise (EC2 API reference, RequestSpotInstances ValidUntil), and
+// the provider then reads the cancelled request as gone
+// (ec2_spot_instance_request.go, resourceSpotInstanceRequestRead via findSpotInstanceRequestByID),
+// so the runner would drop out of the state while it runs on. A fixed date, because
+// valid_until forces a new request when it changes; preview warns a year before it.
+const spotRequestValidUntil = "2035-12-31T23:59:59Z"
+
 // machineSettings are the launch settings both capacity types share.
 type machineSettings struct {
 	ami, instanceType, keyName pulumi.StringInput
 	securityGroups             pulumi.StringArray
-	zone                       pulumi.StringInput
-	subnet                     pulumi.StringPtrInput
+	zone, subnet               pulumi.StringInput
+	profile                    pulumi.StringInput // the runners' instance profile name
 	rootSizeGiB                pulumi.IntInput
 	rootTags, tags             pulumi.StringMap
 }
 
-// newMachine launches the runner's instance. On demand it is an ec2.Instance. Spot uses a
-// persistent ec2.SpotInstanceRequest that stops the instance on interruption, so the volumes
-// stay attached and EC2 starts it again when capacity returns. Not an ec2.Instance with
-// Spot market options: deleting one of those (an AMI upgrade, a removal, a destroy) leaves its
-// persistent request open, and EC2 launches an untracked replacement
-// (hashicorp/terraform-provider-aws#38142); deleting a Spot request cancels it and
-// terminates its instance.
-func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, name string, after []pulumi.Resource) (machine, error) {
+// newMachine launches the runner's instance, after the resources in opts' DependsOn.
+func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, name string, opts []pulumi.ResourceOption) (machine, error) {
 	s := machineSettings{
 		ami:          pulumi.String(spec.ami),
 		instanceType: pulumi.String(spec.instanceType),
@@ -41,20 +45,21 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 		keyName:        pulumi.String(keyPairName(cfg)),
 		securityGroups: pulumi.StringArray{shared.securityGroup.ID()},
 		zone:           pulumi.String(shared.placement.Zone),
+		subnet:         pulumi.String(shared.placement.SubnetID),
+		profile:        shared.identity.profile.Name,
 		rootSizeGiB:    pulumi.Int(cfg.RootVolumeSize),
 		rootTags:       runnerTags(ctx, spec, name+"-root", "nixos-system"),
 		tags:           runnerTags(ctx, spec, name, ""),
 	}
-	if shared.placement.SubnetID != "" {
-		s.subnet = pulumi.String(shared.placement.SubnetID)
-	}
-	opts := []pulumi.ResourceOption{pulumi.DependsOn(append([]pulumi.Resource{shared.keyPair}, after...))}
 	if cfg.Capacity == capacitySpot {
-		return newSpotMachine(ctx, spec, s, name, opts)
+		return newSpotMachine(ctx, cfg, spec, s, name, opts)
 	}
-	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", &ec2.InstanceArgs{
+	args := &ec2.InstanceArgs{
 		Ami: s.ami, InstanceType: s.instanceType, KeyName: s.keyName,
-		VpcSecurityGroupIds: s.securityGroups, AvailabilityZone: s.zone, SubnetId: s.subnet,
+		VpcSecurityGroupIds: s.securityGroups, AvailabilityZone: s.zone,
+		// In place, not forcing a new instance (ec2_instance.go: iam_instance_profile is not
+		// ForceNew; resourceInstanceUpdate associates or replaces the profile).
+		IamInstanceProfile: s.profile,
 		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 			VolumeType: pulumi.String("gp3"), VolumeSize: s.rootSizeGiB, Encrypted: pulumi.Bool(true),
 			DeleteOnTermination: pulumi.Bool(true), Tags: s.rootTags,
@@ -62,38 +67,75 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 		// IMDSv2 only: a token is required, so SSRF through the proxies cannot read credentials.
 		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{HttpEndpoint: pulumi.String("enabled"), HttpTokens: pulumi.String("required")},
 		Tags:            s.tags,
-	}, opts...)
+	}
+	// The subnet only where it was configured: subnet_id forces a new instance, and the
+	// zone alone already places an on-demand instance (RunInstances Placement).
+	if cfg.SubnetID != "" {
+		args.SubnetId = s.subnet
+	}
+	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", args, opts...)
 	if err != nil {
 		return machine{}, fmt.Errorf("instance %s: %w", name, err)
 	}
 	return machine{id: instance.ID().ToStringOutput(), privateIP: instance.PrivateIp, privateDNS: instance.PrivateDns}, nil
 }
 
-// newSpotMachine requests a persistent Spot instance and waits for it, so its id is in the
-// state (deleting a request without one would leave the instance running). Its tags stay on
-// the request, so the instance gets its own.
-func newSpotMachine(ctx *pulumi.Context, spec runnerSpec, s machineSettings, name string, opts []pulumi.ResourceOption) (machine, error) {
+// newSpotMachine requests a persistent Spot instance that stops (not terminates) on
+// interruption, so the volumes stay attached and EC2 starts it again when capacity returns.
+// Why a Spot request and not an ec2.Instance with Spot market options: deleting such an
+// instance leaves its persistent request open in the v5 provider up to at least 5.84
+// (ec2_instance.go, resourceInstanceDelete compares instance_lifecycle with a typed constant
+// that never matches: hashicorp/terraform-provider-aws#38142, fixed by #41206, whose release
+// could not be confirmed for the version pulumi-aws 6.83.4 bundles), and EC2 then launches
+// untracked replacements; the request's delete cancels it and terminates its instance
+// (ec2_spot_instance_request.go, resourceSpotInstanceRequestDelete). What the request's
+// create and read do not do, this does:
+//   - Zone: with interruption behaviour stop the create sends no Placement
+//     (resourceSpotInstanceRequestCreate, #12680), so the request names the zone's subnet,
+//     which it does send (LaunchSpecification.SubnetId).
+//   - IMDSv2: RequestSpotInstances takes no metadata options (#25896), so preflight requires
+//     an AMI registered with imdsSupport v2.0, whose instances require tokens.
+//   - Expiry: a fixed validUntil (spotRequestValidUntil).
+//   - Root size: the request's update changes only tags (resourceSpotInstanceRequestUpdate,
+//     #24333), so a new size replaces the request.
+//   - Tags: they stay on the request (#38821), so ec2.Tag resources put the runner's tags and
+//     the provider's default tags on the instance and its root volume; the request's root
+//     device names the same tags, which its read reports from the volume
+//     (readInstance, readBlockDevicesFromInstance), so a preview after up plans nothing.
+func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineSettings, name string, opts []pulumi.ResourceOption) (machine, error) {
+	instanceTags, rootTags := withDefaultTags(cfg, s.tags), withDefaultTags(cfg, s.rootTags)
 	request, err := ec2.NewSpotInstanceRequest(ctx, spec.name+"-runner", &ec2.SpotInstanceRequestArgs{
 		Ami: s.ami, InstanceType: s.instanceType, KeyName: s.keyName,
-		VpcSecurityGroupIds: s.securityGroups, AvailabilityZone: s.zone, SubnetId: s.subnet,
+		VpcSecurityGroupIds: s.securityGroups, SubnetId: s.subnet,
+		IamInstanceProfile: s.profile,
 		RootBlockDevice: &ec2.SpotInstanceRequestRootBlockDeviceArgs{
 			VolumeType: pulumi.String("gp3"), VolumeSize: s.rootSizeGiB, Encrypted: pulumi.Bool(true),
-			DeleteOnTermination: pulumi.Bool(true), Tags: s.rootTags,
+			DeleteOnTermination: pulumi.Bool(true), Tags: rootTags,
 		},
-		MetadataOptions:              &ec2.SpotInstanceRequestMetadataOptionsArgs{HttpEndpoint: pulumi.String("enabled"), HttpTokens: pulumi.String("required")},
 		SpotType:                     pulumi.String("persistent"),
 		InstanceInterruptionBehavior: pulumi.String("stop"),
+		ValidUntil:                   pulumi.String(spotRequestValidUntil),
 		WaitForFulfillment:           pulumi.Bool(true),
 		Tags:                         s.tags,
-	}, opts...)
+	}, append(opts, pulumi.ReplaceOnChanges([]string{"rootBlockDevice.volumeSize"}))...)
 	if err != nil {
 		return machine{}, fmt.Errorf("spot request %s: %w", name, err)
 	}
-	for key, value := range s.tags {
-		if _, err := ec2.NewTag(ctx, spec.name+"-runner-tag-"+key, &ec2.TagArgs{
-			ResourceId: request.SpotInstanceId, Key: pulumi.String(key), Value: value,
-		}); err != nil {
-			return machine{}, fmt.Errorf("tag %s of %s: %w", key, name, err)
+	targets := []struct {
+		logical string
+		id      pulumi.StringOutput
+		tags    pulumi.StringMap
+	}{
+		{spec.name + "-runner-tag-", request.SpotInstanceId, instanceTags},
+		{spec.name + "-root-tag-", request.RootBlockDevice.VolumeId().Elem(), rootTags},
+	}
+	for _, target := range targets {
+		for _, key := range slices.Sorted(maps.Keys(target.tags)) {
+			if _, err := ec2.NewTag(ctx, target.logical+key, &ec2.TagArgs{
+				ResourceId: target.id, Key: pulumi.String(key), Value: target.tags[key],
+			}); err != nil {
+				return machine{}, fmt.Errorf("tag %s of %s: %w", key, name, err)
+			}
 		}
 	}
 	return machine{id: request.SpotInstanceId, privateIP: request.PrivateIp, privateDNS: request.PrivateDns}, nil

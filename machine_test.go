@@ -5,10 +5,37 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
+// ec2TagsOn collects the ec2.Tag resources on a resource id whose logical names start so.
+func ec2TagsOn(t *testing.T, d deployment, prefix, resourceID string) map[string]string {
+	t.Helper()
+	found := map[string]string{}
+	for _, tag := range d.ofType(typeTag) {
+		if !strings.HasPrefix(tag.name, prefix) {
+			continue
+		}
+		if got := str(t, tag, "resourceId"); got != resourceID {
+			t.Errorf("tag %s is on %s, want %s", tag.name, got, resourceID)
+		}
+		found[str(t, tag, "key")] = str(t, tag, "value")
+	}
+	return found
+}
+
+// With n3x:capacity spot each runner is a persistent Spot request that stops on
+// interruption, launched into the zone of its volumes (through the zone's subnet: the
+// provider sends no placement with behaviour stop), from an AMI that requires IMDSv2, with
+// a request that does not expire on its own, and with the runner's and the provider's
+// default tags on the instance and its root volume.
 func TestSpotRunners(t *testing.T) {
-	d := mustDeploy(t, testConfig(keyCapacity, "spot", keyWorkingHours, "Mon-Fri 07:00-19:00 UTC"))
+	d := deploy(t, newFakeAWS(), "dev", false, testConfig(keyCapacity, "spot", keyWorkingHours, "Mon-Fri 07:00-19:00 UTC"),
+		"aws:defaultTags", `{"tags":{"CostCenter":"embedded-ci"}}`)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
 	if n := len(d.ofType(typeInstance)); n != 0 {
 		t.Errorf("%d on-demand instances with n3x:capacity spot", n)
 	}
@@ -18,17 +45,21 @@ func TestSpotRunners(t *testing.T) {
 	} {
 		request := d.find(t, typeSpotRequest, tc.runner+"-runner")
 		instanceID := request.outputs["spotInstanceId"].StringValue()
+		volumeZone := str(t, d.find(t, typeVolume, tc.runner+"-cache"), "availabilityZone")
 		checks := map[string][2]any{
 			"ami":                          {str(t, request, "ami"), tc.ami},
 			"instanceType":                 {str(t, request, "instanceType"), tc.instanceType},
 			"keyName":                      {str(t, request, "keyName"), "n3x-runner-key"},
-			"availabilityZone":             {str(t, request, "availabilityZone"), "us-east-1b"},
+			"subnetId":                     {str(t, request, "subnetId"), "subnet-default-us-east-1b"},
+			"iamInstanceProfile":           {str(t, request, "iamInstanceProfile"), "n3x-runner"},
 			"spotType":                     {str(t, request, "spotType"), "persistent"},
 			"instanceInterruptionBehavior": {str(t, request, "instanceInterruptionBehavior"), "stop"},
+			"validUntil":                   {str(t, request, "validUntil"), spotRequestValidUntil},
 			"waitForFulfillment":           {boolean(t, request, "waitForFulfillment"), true},
 			"root volumeSize":              {num(t, request, "rootBlockDevice", "volumeSize"), 50},
 			"root encrypted":               {boolean(t, request, "rootBlockDevice", "encrypted"), true},
-			"metadata httpTokens":          {str(t, request, "metadataOptions", "httpTokens"), "required"},
+			"launched zone":                {request.outputs["launchedZone"].StringValue(), volumeZone},
+			"launched IMDS tokens":         {request.outputs["launchedHttpTokens"].StringValue(), "required"},
 			"cache attachment instanceId":  {str(t, d.find(t, typeAttachment, tc.runner+"-cache-attachment"), "instanceId"), instanceID},
 			"yocto attachment instanceId":  {str(t, d.find(t, typeAttachment, tc.runner+"-yocto-attachment"), "instanceId"), instanceID},
 			"address instanceId":           {str(t, d.find(t, typeEipAssoc, tc.runner+"-address-association"), "instanceId"), instanceID},
@@ -39,25 +70,55 @@ func TestSpotRunners(t *testing.T) {
 				t.Errorf("%s %s = %v, want %v", tc.runner, what, c[0], c[1])
 			}
 		}
-		if _, spotPrice := request.inputs["spotPrice"]; spotPrice {
-			t.Errorf("%s sets a maximum price; the on-demand price is the cap", tc.runner)
+		if got := request.rpc.GetReplaceOnChanges(); !slices.Equal(got, []string{"rootBlockDevice.volumeSize"}) {
+			t.Errorf("%s replaceOnChanges %q: a root size the request cannot update must replace it", tc.runner, got)
 		}
-		// Terraform keeps a request's tags on the request: the instance gets its own.
-		instanceTags := map[string]string{}
-		for _, tag := range d.ofType(typeTag) {
-			if strings.HasPrefix(tag.name, tc.runner+"-runner-tag-") {
-				if str(t, tag, "resourceId") != instanceID {
-					t.Errorf("tag %s is on %s, want the instance %s", tag.name, str(t, tag, "resourceId"), instanceID)
-				}
-				instanceTags[str(t, tag, "key")] = str(t, tag, "value")
+		for _, absent := range []string{"spotPrice", "metadataOptions", "availabilityZone"} {
+			if _, set := request.inputs[resource.PropertyKey(absent)]; set {
+				t.Errorf("%s sets %s, which the request's create does not send", tc.runner, absent)
 			}
 		}
-		if want := tags(t, request); !maps.Equal(instanceTags, want) {
-			t.Errorf("%s instance tags %v, want the runner's %v", tc.runner, instanceTags, want)
+		// The request keeps its tags; the instance and its root volume get theirs from
+		// ec2.Tag resources, the provider's default tags included.
+		wantInstance := map[string]string{"Name": "n3x-" + tc.runner + "-runner", "Project": "n3x", "Stack": "dev", "Arch": tc.arch,
+			"Role": "build-runner", "CostCenter": "embedded-ci"}
+		if got := ec2TagsOn(t, d, tc.runner+"-runner-tag-", instanceID); !maps.Equal(got, wantInstance) {
+			t.Errorf("%s instance tags %v, want %v", tc.runner, got, wantInstance)
 		}
-		if !strings.Contains(str(t, d.find(t, typeSchedule, "runners-stop"), "target", "input"), instanceID) {
-			t.Errorf("the stop schedule does not stop %s", instanceID)
+		wantRoot := maps.Clone(wantInstance)
+		wantRoot["Name"] += "-root"
+		wantRoot["Purpose"] = "nixos-system"
+		if got := ec2TagsOn(t, d, tc.runner+"-root-tag-", "vol-root-"+tc.runner+"-runner"); !maps.Equal(got, wantRoot) {
+			t.Errorf("%s root volume tags %v, want %v", tc.runner, got, wantRoot)
 		}
+		// The request's root device names the tags its read reports from the volume, so a
+		// preview after up plans nothing.
+		if got := tags(t, request, "rootBlockDevice"); !maps.Equal(got, wantRoot) {
+			t.Errorf("%s request root tags %v, want the volume's %v", tc.runner, got, wantRoot)
+		}
+		for _, action := range []string{"start", "stop"} {
+			if got := str(t, d.find(t, typeSchedule, tc.runner+"-runner-"+action), "target", "input"); got != `{"InstanceIds":["`+instanceID+`"]}` {
+				t.Errorf("the %s schedule of %s sends %s", action, tc.runner, got)
+			}
+		}
+	}
+}
+
+// The next preview of an unchanged Spot stack changes no input of any resource.
+func TestSpotStackIsStableAfterUp(t *testing.T) {
+	first := mustDeploy(t, testConfig(keyCapacity, "spot", keyAvailabilityZone, ""))
+	second := deploy(t, first.next(), "dev", true, testConfig(keyCapacity, "spot", keyAvailabilityZone, ""))
+	if second.err != nil {
+		t.Fatal(second.err)
+	}
+	for _, r := range first.aws.registrations {
+		now, ok := second.registration(r.typ, r.name)
+		if !ok || !r.inputs.DeepEquals(now.inputs) {
+			t.Errorf("%s %s changes on the next preview:\n%v\n%v", r.typ, r.name, r.inputs, now.inputs)
+		}
+	}
+	if len(second.warnings) != 0 {
+		t.Errorf("warnings %q, want none", second.warnings)
 	}
 }
 
@@ -65,7 +126,7 @@ func TestSpotRunners(t *testing.T) {
 // terminates its instance) and no tags of Spot instances.
 func TestSwitchingBackToOnDemandLeavesNoSpot(t *testing.T) {
 	spot := mustDeploy(t, testConfig(keyCapacity, "spot"))
-	onDemand := deploy(t, spot.aws.afterUp(), "dev", true, testConfig())
+	onDemand := deploy(t, spot.next(), "dev", true, testConfig())
 	if onDemand.err != nil {
 		t.Fatal(onDemand.err)
 	}

@@ -2,24 +2,58 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/constant"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
 
 func main() {
-	pulumi.Run(func(ctx *pulumi.Context) error {
-		f, err := deployFleet(ctx)
-		if err != nil {
-			return err
+	err := pulumi.RunErr(program)
+	switch {
+	case err == nil:
+	case errors.Is(err, pulumi.ErrPlugins):
+		pulumi.Run(program) // prints the plugins the program needs, as the CLI asked
+	default:
+		if !errors.Is(err, errLogged) {
+			fmt.Fprintln(os.Stderr, err)
 		}
-		for name, value := range f.outputs() {
-			ctx.Export(name, value)
+		// The exit status of a program that has logged its error: the CLI shows the
+		// diagnostics without its "unhandled error" wrapper.
+		os.Exit(constant.ExitStatusLoggedError)
+	}
+}
+
+// errLogged says the program has already logged why it stopped.
+var errLogged = errors.New("the n3x program logged its error")
+
+// program deploys the fleet and exports its outputs. What it finds wrong itself (the
+// configuration, or the configuration against the account) it logs as one diagnostic whose
+// first line says how many problems there are, each on a line of its own.
+func program(ctx *pulumi.Context) error {
+	_, err := deployAndExport(ctx)
+	return err
+}
+
+// deployAndExport is program, returning the fleet it deployed.
+func deployAndExport(ctx *pulumi.Context) (*fleet, error) {
+	f, err := deployFleet(ctx)
+	if err != nil {
+		if logErr := ctx.Log.Error(err.Error(), nil); logErr != nil {
+			return nil, errors.Join(err, logErr)
 		}
-		return nil
-	})
+		return nil, errLogged
+	}
+	for name, value := range f.outputs() {
+		ctx.Export(name, value)
+	}
+	return f, nil
 }
 
 // fleet is what one stack deploys.
@@ -27,29 +61,36 @@ type fleet struct {
 	sharedResources
 	runners []*runner
 	cost    fleetCost
-	region  string
 }
 
 // deployFleet validates the configuration, checks it against AWS and only then
 // registers resources, so a broken stack creates nothing.
 func deployFleet(ctx *pulumi.Context) (*fleet, error) {
-	cfg, err := loadConfig(config.New(ctx, configNamespace).Get, ctx.Stack())
+	cfg, err := loadConfig(configSource{get: config.New(ctx, configNamespace).Get, secret: ctx.IsConfigSecret, stack: ctx.Stack()})
 	if err != nil {
 		return nil, err
 	}
 	cfg.Region = config.Get(ctx, "aws:region")
-	p, warnings, err := preflight(ctx, cfg)
+	if cfg.DefaultTags, err = defaultTags(config.Get(ctx, "aws:defaultTags")); err != nil {
+		return nil, err
+	}
+	prev, err := readPreviousDeployment(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, warning := range warnings {
+	checked, err := preflight(ctx, cfg, prev)
+	if err != nil {
+		return nil, err
+	}
+	p, facts := checked.placement, checked.facts
+	for _, warning := range append(checked.warnings, movingWarning(cfg, prev, p, facts)...) {
 		if err := ctx.Log.Warn(warning, nil); err != nil {
 			return nil, err
 		}
 	}
 
-	f := &fleet{sharedResources: sharedResources{placement: p}, region: cfg.Region}
-	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p); err != nil {
+	f := &fleet{sharedResources: sharedResources{placement: p, sources: checked.sources, region: cfg.Region}}
+	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p, facts); err != nil {
 		return nil, err
 	}
 	// A new public key replaces the key pair under the same name, which EC2 allows only
@@ -63,6 +104,9 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key pair %s: %w", keyName, err)
 	}
+	if f.identity, err = newRunnerIdentity(ctx, cfg, facts.account); err != nil {
+		return nil, err
+	}
 	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again
 	for _, spec := range runnerSpecs(cfg) {
 		r, err := newRunner(ctx, cfg, spec, f.sharedResources, serving[spec.kind])
@@ -71,19 +115,39 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		}
 		f.runners, serving[spec.kind] = append(f.runners, r), r.serving
 	}
-	if err := newWorkingHoursSchedules(ctx, cfg, f.runners); err != nil {
+	if err := newDepartureSnapshots(ctx, cfg, departures(cfg, prev, facts)); err != nil {
 		return nil, err
 	}
-	f.cost = estimateCost(cfg, lookupSpotPrices(ctx, cfg, p.Zone))
+	if err := newWorkingHoursSchedules(ctx, cfg, facts.account, f.runners); err != nil {
+		return nil, err
+	}
+	if err := newSnapshotPolicy(ctx, cfg, facts.account); err != nil {
+		return nil, err
+	}
+	f.cost = estimateCost(cfg, facts.spotPrices)
 	if err := ctx.Log.Info(f.cost.String(), nil); err != nil {
+		return nil, err
+	}
+	if err := warnOrphans(ctx, cfg, prev, facts, f.runners); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// keyPairName is the physical name of the shared key pair.
-func keyPairName(cfg Config) string {
-	return cfg.NamePrefix + "-runner-key"
+// defaultTags reads the provider's aws:defaultTags ({"tags": {...}}), which the provider
+// adds to every resource it tags, so the program can add them where it tags by itself.
+func defaultTags(raw string) (map[string]string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	var value struct {
+		Tags map[string]string `json:"tags"`
+	}
+	if err := json.Unmarshal([]byte(raw), &value); err != nil {
+		return nil, configProblems{fmt.Errorf("aws:defaultTags must be an object with a tags map, such as {\"tags\": {\"CostCenter\": \"ci\"}} (%v); "+
+			"fix: pulumi config rm aws:defaultTags && pulumi config set --path 'aws:defaultTags.tags.<key>' <value>", err)}
+	}
+	return value.Tags, nil
 }
 
 // outputs are the stack outputs: shared ones plus each configured runner's.
@@ -97,7 +161,7 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 	var ids []any
 	var runners pulumi.Array
 	for _, r := range f.runners {
-		ids, runners = append(ids, r.machine.id), append(runners, r.listing())
+		ids, runners = append(ids, r.machine.id), append(runners, r.listing(f.region))
 	}
 	outputs["runners"] = runners
 	// Starts the runners now, outside n3x:workingHours: $(pulumi stack output startRunnersCommand)
@@ -108,6 +172,9 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 		}
 		return command
 	}).(pulumi.StringOutput)
+	for name, value := range f.identity.outputs() {
+		outputs[name] = value
+	}
 	for _, r := range f.runners {
 		for name, value := range r.outputs() {
 			outputs[name] = value

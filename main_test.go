@@ -3,11 +3,13 @@ package main
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
-func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
-	shared := []string{
+// sharedResourceNames are the resources a stack has whatever its runners.
+func sharedResourceNames() []string {
+	return []string{
 		typeEgressRule + " egress-to-0.0.0.0-0",
 		typeEgressRule + " egress-to----0",
 		typeIngressRule + " apt-cacher-from-203.0.113.0-24",
@@ -17,25 +19,36 @@ func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 		typeIngressRule + " ssh-from-203.0.113.0-24",
 		typeKeyPair + " runner-key",
 		typeSecurityGroup + " runner-sg",
+		typeRole + " runner-role",
+		typeRolePolicy + " runner-role-permissions",
+		typeInstanceProfile + " runner-profile",
+		typeRole + " snapshot-policy-role",
+		typeRolePolicy + " snapshot-policy-role-permissions",
+		typeLifecyclePolicy + " snapshot-policy",
 	}
-	perRunner := func(name string) []string {
-		return []string{
-			typeEip + " " + name + "-address",
-			typeEipAssoc + " " + name + "-address-association",
-			typeInstance + " " + name + "-runner",
-			typeVolume + " " + name + "-cache",
-			typeVolume + " " + name + "-yocto",
-			typeAttachment + " " + name + "-cache-attachment",
-			typeAttachment + " " + name + "-yocto-attachment",
-		}
+}
+
+// runnerResourceNames are one on-demand runner's resources.
+func runnerResourceNames(name string) []string {
+	return []string{
+		typeEip + " " + name + "-address",
+		typeEipAssoc + " " + name + "-address-association",
+		typeInstance + " " + name + "-runner",
+		typeVolume + " " + name + "-cache",
+		typeVolume + " " + name + "-yocto",
+		typeAttachment + " " + name + "-cache-attachment",
+		typeAttachment + " " + name + "-yocto-attachment",
 	}
+}
+
+func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 	cases := []struct {
 		name     string
 		amiArm64 string
 		want     []string
 	}{
-		{"x86 only", "", slices.Concat(shared, perRunner("x86"))},
-		{"x86 and graviton", testAmiArm64, slices.Concat(shared, perRunner("x86"), perRunner("graviton"))},
+		{"x86 only", "", slices.Concat(sharedResourceNames(), runnerResourceNames("x86"))},
+		{"x86 and graviton", testAmiArm64, slices.Concat(sharedResourceNames(), runnerResourceNames("x86"), runnerResourceNames("graviton"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,12 +57,16 @@ func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 			if got := d.names(); !slices.Equal(got, tc.want) {
 				t.Errorf("registered resources:\n got %q\nwant %q", got, tc.want)
 			}
+			if want := []string{"organization/n3x/dev"}; !slices.Equal(d.aws.stackReads, want) {
+				t.Errorf("the program read the outputs of %q, want its own stack %q", d.aws.stackReads, want)
+			}
 		})
 	}
 }
 
 func TestOutputs(t *testing.T) {
-	shared := []string{"securityGroupId", "keyPairName", "availabilityZone", "monthlyCost", "startRunnersCommand", "runners"}
+	shared := []string{"securityGroupId", "keyPairName", "availabilityZone", "monthlyCost", "startRunnersCommand", "runners",
+		"runnerParameters", "cacheSigningPublicKey"}
 	runnerOutputs := func(prefix string) []string {
 		return []string{prefix + "InstanceId", prefix + "PublicIp", prefix + "PublicDns", prefix + "SshCommand",
 			prefix + "PrivateIp", prefix + "PrivateDns", prefix + "CacheVolumeId", prefix + "YoctoVolumeId"}
@@ -70,9 +87,10 @@ func TestOutputs(t *testing.T) {
 				t.Fatalf("output names:\n got %q\nwant %q", got, tc.want)
 			}
 			want := map[string]any{
-				"securityGroupId":  d.find(t, typeSecurityGroup, "runner-sg").id,
-				"keyPairName":      "n3x-runner-key",
-				"availabilityZone": "us-east-1b",
+				"securityGroupId":       d.find(t, typeSecurityGroup, "runner-sg").id,
+				"keyPairName":           "n3x-runner-key",
+				"availabilityZone":      "us-east-1b",
+				"cacheSigningPublicKey": nil,
 			}
 			command := "aws ec2 start-instances --region us-east-1 --instance-ids"
 			for _, r := range d.fleet.runners {
@@ -117,26 +135,32 @@ func TestStacksGetTheirOwnPhysicalNames(t *testing.T) {
 			if d.err != nil {
 				t.Fatal(d.err)
 			}
-			group := d.find(t, typeSecurityGroup, "runner-sg")
-			if got := str(t, group, "name"); got != tc.wantPrefix+"-runner-sg" {
-				t.Errorf("security group name = %q, want %q", got, tc.wantPrefix+"-runner-sg")
+			names := map[string]string{
+				str(t, d.find(t, typeSecurityGroup, "runner-sg"), "name"):        tc.wantPrefix + "-runner-sg",
+				str(t, d.find(t, typeKeyPair, "runner-key"), "keyName"):          tc.wantPrefix + "-runner-key",
+				str(t, d.find(t, typeRole, "runner-role"), "name"):               tc.wantPrefix + "-runner",
+				str(t, d.find(t, typeInstanceProfile, "runner-profile"), "name"): tc.wantPrefix + "-runner",
+				str(t, d.find(t, typeRole, "snapshot-policy-role"), "name"):      tc.wantPrefix + "-snapshots",
+				tags(t, d.find(t, typeInstance, "graviton-runner"))["Name"]:      tc.wantPrefix + "-graviton-runner",
 			}
-			if got := str(t, d.find(t, typeKeyPair, "runner-key"), "keyName"); got != tc.wantPrefix+"-runner-key" {
-				t.Errorf("key pair name = %q, want %q", got, tc.wantPrefix+"-runner-key")
+			for got, want := range names {
+				if got != want {
+					t.Errorf("name %q, want %q", got, want)
+				}
 			}
-			if got := tags(t, d.find(t, typeInstance, "graviton-runner"))["Name"]; got != tc.wantPrefix+"-graviton-runner" {
-				t.Errorf("graviton instance Name tag = %q", got)
-			}
-			if got := tags(t, group)["Stack"]; got != tc.stack {
+			if got := tags(t, d.find(t, typeSecurityGroup, "runner-sg"))["Stack"]; got != tc.stack {
 				t.Errorf("Stack tag = %q, want %q", got, tc.stack)
+			}
+			if want := []string{"organization/n3x/" + tc.stack}; !slices.Equal(d.aws.stackReads, want) {
+				t.Errorf("read %q, want %q", d.aws.stackReads, want)
 			}
 		})
 	}
 }
 
 func TestEveryTaggableResourceIsTagged(t *testing.T) {
-	d := mustDeploy(t, testConfig())
-	untaggable := map[string]bool{typeAttachment: true, typeEipAssoc: true}
+	d := mustDeploy(t, testConfig(keyGitlabRunnerToken, "glrt-token"))
+	untaggable := map[string]bool{typeAttachment: true, typeEipAssoc: true, typeRolePolicy: true}
 	for _, r := range d.aws.registrations {
 		if untaggable[r.typ] {
 			continue
@@ -156,5 +180,28 @@ func TestKeyPairIsDeletedBeforeItIsReplaced(t *testing.T) {
 	}
 	if got := str(t, key, "publicKey"); got != testSSHKey {
 		t.Errorf("publicKey = %q, want %q", got, testSSHKey)
+	}
+}
+
+// What the program finds wrong reads as an answer: one logged error diagnostic whose first
+// line counts the problems, and an exit the CLI shows without its crash wrapper.
+func TestProblemsAreLoggedAsOneDiagnostic(t *testing.T) {
+	aws := newFakeAWS()
+	aws.amis[testAmiArm64] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8}
+	d := deploy(t, aws, "dev", true, testConfig(keyInstanceTypeX86, "c7g.2xlarge"))
+	if len(d.errors) != 1 {
+		t.Fatalf("logged errors %q, want one", d.errors)
+	}
+	lines := strings.Split(d.errors[0], "\n")
+	if lines[0] != "n3x configuration: 2 problems" || len(lines) != 3 || !strings.HasPrefix(lines[1], "  - n3x:") || !strings.HasPrefix(lines[2], "  - n3x:") {
+		t.Errorf("diagnostic:\n%s", d.errors[0])
+	}
+	for _, wrapper := range []string{"unhandled error", "program failed", "error occurred"} {
+		if strings.Contains(d.errors[0], wrapper) {
+			t.Errorf("diagnostic has the wrapper %q", wrapper)
+		}
+	}
+	if len(d.aws.registrations) != 0 {
+		t.Errorf("registered %v", d.names())
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -11,29 +12,36 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 // Resource type tokens the program registers.
 const (
-	typeSecurityGroup = "aws:ec2/securityGroup:SecurityGroup"
-	typeIngressRule   = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-	typeEgressRule    = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-	typeKeyPair       = "aws:ec2/keyPair:KeyPair"
-	typeInstance      = "aws:ec2/instance:Instance"
-	typeVolume        = "aws:ebs/volume:Volume"
-	typeAttachment    = "aws:ec2/volumeAttachment:VolumeAttachment"
-	typeEip           = "aws:ec2/eip:Eip"
-	typeEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
-	typeSpotRequest   = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
-	typeTag           = "aws:ec2/tag:Tag"
-	typeRole          = "aws:iam/role:Role"
-	typeRolePolicy    = "aws:iam/rolePolicy:RolePolicy"
-	typeSchedule      = "aws:scheduler/schedule:Schedule"
-	testAccount       = "123456789012"
+	typeSecurityGroup   = "aws:ec2/securityGroup:SecurityGroup"
+	typeIngressRule     = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	typeEgressRule      = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	typeKeyPair         = "aws:ec2/keyPair:KeyPair"
+	typeInstance        = "aws:ec2/instance:Instance"
+	typeVolume          = "aws:ebs/volume:Volume"
+	typeAttachment      = "aws:ec2/volumeAttachment:VolumeAttachment"
+	typeEip             = "aws:ec2/eip:Eip"
+	typeEipAssoc        = "aws:ec2/eipAssociation:EipAssociation"
+	typeSpotRequest     = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+	typeTag             = "aws:ec2/tag:Tag"
+	typeRole            = "aws:iam/role:Role"
+	typeRolePolicy      = "aws:iam/rolePolicy:RolePolicy"
+	typeInstanceProfile = "aws:iam/instanceProfile:InstanceProfile"
+	typeSchedule        = "aws:scheduler/schedule:Schedule"
+	typeParameter       = "aws:ssm/parameter:Parameter"
+	typeSnapshot        = "aws:ebs/snapshot:Snapshot"
+	typeLifecyclePolicy = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
+	typeStackReference  = "pulumi:pulumi:StackReference"
+	testAccount         = "123456789012"
 )
 
 // The sample account: a region with four standard zones and one Local Zone, where
@@ -52,7 +60,7 @@ const (
 type registration struct {
 	typ     string
 	name    string
-	id      string
+	id      string // "" when unknown: a preview of a resource the state does not hold
 	inputs  resource.PropertyMap
 	outputs resource.PropertyMap // what the mock answered, inputs plus computed values
 	rpc     *pulumirpc.RegisterResourceRequest
@@ -65,6 +73,7 @@ type fakeAMI struct {
 	noENA           bool
 	rootDeviceType  string // "" is ebs
 	deprecationTime string
+	imdsSupport     string // "v2.0" or ""
 }
 
 // fakeQuota is an EC2 service quota; a negative value denies reading it.
@@ -78,19 +87,34 @@ type fakeSubnet struct {
 	routeTable string // "" uses the main route table of its VPC
 }
 
-// fakeVolume and fakeInstance are what an earlier `pulumi up` left in the account.
+// fakeVolume, fakeInstance, fakeGroup and fakeSnapshot are what the account holds.
 type fakeVolume struct {
-	id, zone string
-	tags     map[string]string
+	id, zone, snapshotID string
+	sizeGiB              int
+	tags                 map[string]string
+	attachedTo           string // instance id, "" when detached
 }
 
 type fakeInstance struct {
-	id, ami string
-	tags    map[string]string
+	id, ami, zone string
+	state         string // running, stopped, terminated
+	httpTokens    string // required or optional
+	tags          map[string]string
+}
+
+type fakeGroup struct{ id, name, vpc string }
+
+type fakeSnapshot struct {
+	id, volumeID, state, start string
+	sizeGiB                    int
+	tags                       map[string]string
 }
 
 // fakeAWS is a mock resource monitor that records every registration and answers the
-// data-source invokes the way AWS does: unknown things are errors, not empty results.
+// data-source invokes the way AWS does: unknown things are errors, not empty results. It
+// also plays the stack's state: resources of the previous update keep their ids (known in a
+// preview, as the engine gives them), new ones have none in a preview, and the previous
+// update's outputs answer the program's StackReference to itself.
 type fakeAWS struct {
 	zones         []string            // standard zones
 	localZones    []string            // opt-in zones, hidden by the opt-in-status filter
@@ -103,12 +127,25 @@ type fakeAWS struct {
 	routes        map[string][]string // route table -> 0.0.0.0/0 targets; "main" is the VPCs' main table
 	volumes       []fakeVolume
 	instances     []fakeInstance
+	groups        []fakeGroup
+	snapshots     []fakeSnapshot
 	spotPrices    map[string]string // instance type -> current price, as EC2 prints it
 	quotas        map[string]fakeQuota
+	previous      map[string]any    // outputs of the stack's previous update
+	state         map[string]string // "type::name" -> id of the resources the state holds
+	invokeDelay   time.Duration     // each invoke sleeps this long, to count rounds
 
 	mu            sync.Mutex
+	dryRun        bool
 	registrations []registration
-	invokes       []string
+	invokes       []invokeRecord
+	stackReads    []string // the stacks the program read outputs of
+}
+
+// invokeRecord is one data-source call and when it ran, in the mock's own sequence.
+type invokeRecord struct {
+	token      string
+	start, end int
 }
 
 func newFakeAWS() *fakeAWS {
@@ -128,8 +165,8 @@ func newFakeAWS() *fakeAWS {
 			"mac1.metal": {"x86_64_mac"}, "t2.xlarge": {"x86_64"},
 		},
 		amis: map[string]fakeAMI{
-			testAmiX86:   {arch: "x86_64", rootSnapshotGiB: 8},
-			testAmiArm64: {arch: "arm64", rootSnapshotGiB: 8},
+			testAmiX86:   {arch: "x86_64", rootSnapshotGiB: 8, imdsSupport: "v2.0"},
+			testAmiArm64: {arch: "arm64", rootSnapshotGiB: 8, imdsSupport: "v2.0"},
 		},
 		defaultVPC:   testVPC,
 		defaultZones: []string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"},
@@ -144,6 +181,7 @@ func newFakeAWS() *fakeAWS {
 			quotaSpotStandardVcpus:     {"All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests", 64},
 			quotaElasticIPs:            {"EC2-VPC Elastic IPs", 5},
 		},
+		state: map[string]string{},
 	}
 }
 
@@ -154,30 +192,97 @@ func nameOctet(name string) int {
 	return 10 + int(h.Sum32()%240)
 }
 
-// afterUp is the account as the recorded run left it, ready for the next run: its data
-// volumes and instances exist, with their ids, zones and tags.
-func (f *fakeAWS) afterUp() *fakeAWS {
+// subnetZone is the zone of a subnet id the mock knows, default subnets included.
+func (f *fakeAWS) subnetZone(id string) string {
+	if zone, ok := strings.CutPrefix(id, "subnet-default-"); ok {
+		return zone
+	}
+	return f.subnets[id].zone
+}
+
+// next is the account as this run left it, ready for the next run: the resources it
+// registered exist with their ids, zones and tags, the state holds them, and its outputs
+// are the previous outputs. A preview leaves the account as it was.
+func (d deployment) next() *fakeAWS {
+	f := d.aws
 	next := &fakeAWS{
 		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
 		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
-		routes: maps.Clone(f.routes), volumes: slices.Clone(f.volumes), instances: slices.Clone(f.instances),
-		spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas),
+		routes: maps.Clone(f.routes), snapshots: slices.Clone(f.snapshots),
+		spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas), state: map[string]string{}, previous: d.outputs,
 	}
-	for _, r := range f.registrations {
+	if f.dryRun {
+		panic("next() of a preview")
+	}
+	tagsOf := func(m resource.PropertyMap) map[string]string {
 		tags := map[string]string{}
-		if t, ok := r.inputs["tags"]; ok {
+		if t, ok := m["tags"]; ok && t.IsObject() {
 			for k, v := range t.ObjectValue() {
 				tags[string(k)] = v.StringValue()
 			}
 		}
+		return tags
+	}
+	attached := map[string]string{} // volume id -> instance id
+	ec2Tags := map[string]map[string]string{}
+	for _, r := range f.registrations {
+		next.state[r.typ+"::"+r.name] = r.id
+		switch r.typ {
+		case typeAttachment:
+			attached[r.inputs["volumeId"].StringValue()] = r.inputs["instanceId"].StringValue()
+		case typeTag:
+			id := r.inputs["resourceId"].StringValue()
+			if ec2Tags[id] == nil {
+				ec2Tags[id] = map[string]string{}
+			}
+			ec2Tags[id][r.inputs["key"].StringValue()] = r.inputs["value"].StringValue()
+		}
+	}
+	for _, r := range f.registrations {
 		switch r.typ {
 		case typeVolume:
-			next.volumes = append(next.volumes, fakeVolume{id: r.id, zone: r.inputs["availabilityZone"].StringValue(), tags: tags})
+			snapshot := ""
+			if s, ok := r.inputs["snapshotId"]; ok && s.IsString() {
+				snapshot = s.StringValue()
+			}
+			next.volumes = append(next.volumes, fakeVolume{id: r.id, zone: r.inputs["availabilityZone"].StringValue(), snapshotID: snapshot,
+				sizeGiB: int(r.inputs["size"].NumberValue()), tags: tagsOf(r.inputs), attachedTo: attached[r.id]})
 		case typeInstance:
-			next.instances = append(next.instances, fakeInstance{id: r.id, ami: r.inputs["ami"].StringValue(), tags: tags})
+			next.instances = append(next.instances, fakeInstance{id: r.id, ami: r.inputs["ami"].StringValue(), zone: r.inputs["availabilityZone"].StringValue(),
+				state: "running", httpTokens: r.inputs["metadataOptions"].ObjectValue()["httpTokens"].StringValue(), tags: tagsOf(r.inputs)})
+		case typeSpotRequest:
+			id := r.outputs["spotInstanceId"].StringValue()
+			next.instances = append(next.instances, fakeInstance{id: id, ami: r.inputs["ami"].StringValue(), zone: r.outputs["launchedZone"].StringValue(),
+				state: "running", httpTokens: r.outputs["launchedHttpTokens"].StringValue(), tags: ec2Tags[id]})
+		case typeSecurityGroup:
+			next.groups = append(next.groups, fakeGroup{id: r.id, name: r.inputs["name"].StringValue(), vpc: r.inputs["vpcId"].StringValue()})
+		case typeSnapshot:
+			next.snapshots = append(next.snapshots, fakeSnapshot{id: r.id, volumeID: r.inputs["volumeId"].StringValue(), state: "completed",
+				start: "2026-11-30T12:00:00Z", sizeGiB: next.volumeSize(r.inputs["volumeId"].StringValue(), f), tags: tagsOf(r.inputs)})
 		}
 	}
 	return next
+}
+
+// clone copies an account, its state and previous outputs, for another run from the same point.
+func (f *fakeAWS) clone() *fakeAWS {
+	return &fakeAWS{
+		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
+		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
+		routes: maps.Clone(f.routes), volumes: slices.Clone(f.volumes), instances: slices.Clone(f.instances), groups: slices.Clone(f.groups),
+		snapshots: slices.Clone(f.snapshots), spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas),
+		previous: f.previous, state: maps.Clone(f.state), invokeDelay: f.invokeDelay,
+	}
+}
+
+// volumeSize is the size of a volume of the previous account.
+func (f *fakeAWS) volumeSize(id string, previous *fakeAWS) int {
+	for _, v := range previous.volumes {
+		if v.id == id {
+			return v.sizeGiB
+		}
+	}
+	return 0
 }
 
 // matchesTags says whether tags hold every wanted pair and, for each "tag:KEY" filter,
@@ -198,9 +303,53 @@ func matchesTags(tags map[string]string, want resource.PropertyValue, args resou
 	return true
 }
 
+// matchesFilter says whether a value passes the named filter; absent filters pass.
+func matchesFilter(args resource.PropertyMap, name, value string) bool {
+	values := filterValues(args, name)
+	return values == nil || slices.Contains(values, value)
+}
+
 func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	id := args.Name + "-id"
+	if args.TypeToken == typeStackReference {
+		// The program reads its own stack; not a resource of the stack, so not recorded.
+		f.mu.Lock()
+		f.stackReads = append(f.stackReads, args.Inputs["name"].StringValue())
+		f.mu.Unlock()
+		outputs := resource.NewPropertyMapFromMap(map[string]any{"name": args.Inputs["name"], "secretOutputNames": []any{}})
+		outputs["outputs"] = resource.NewObjectProperty(resource.NewPropertyMapFromMap(f.previous))
+		return args.Inputs["name"].StringValue(), outputs, nil
+	}
+	f.mu.Lock()
+	id, inState := f.state[args.TypeToken+"::"+args.Name]
+	dryRun := f.dryRun
+	f.mu.Unlock()
+	if !inState {
+		id = args.Name + "-id"
+		if dryRun {
+			id = "" // to be created: unknown in a preview, and so are its computed outputs
+		}
+	}
+	if !inState && !dryRun && args.TypeToken == typeSecurityGroup {
+		for _, g := range f.groups {
+			if g.name == args.Inputs["name"].StringValue() && g.vpc == args.Inputs["vpcId"].StringValue() {
+				return "", nil, fmt.Errorf("creating Security Group (%s): InvalidGroup.Duplicate: The security group '%s' already exists for VPC '%s'", g.name, g.name, g.vpc)
+			}
+		}
+	}
 	outputs := args.Inputs.Copy()
+	if id != "" {
+		f.computeOutputs(args, outputs)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.registrations = append(f.registrations, registration{
+		typ: args.TypeToken, name: args.Name, id: id, inputs: args.Inputs, outputs: outputs, rpc: args.RegisterRPC,
+	})
+	return id, outputs, nil
+}
+
+// computeOutputs adds what AWS decides to a resource's outputs.
+func (f *fakeAWS) computeOutputs(args pulumi.MockResourceArgs, outputs resource.PropertyMap) {
 	switch args.TypeToken {
 	case typeEip:
 		// Each address gets its own documentation-range IP, the same in every run.
@@ -214,23 +363,61 @@ func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		outputs["privateIp"] = resource.NewStringProperty(fmt.Sprintf("172.31.0.%d", octet))
 		outputs["privateDns"] = resource.NewStringProperty(fmt.Sprintf("ip-172-31-0-%d.ec2.internal", octet))
 		if args.TypeToken == typeSpotRequest {
-			outputs["spotInstanceId"] = resource.NewStringProperty("i-spot-" + args.Name)
+			f.launchSpot(args, outputs)
 		}
 	case typeRole:
 		outputs["arn"] = resource.NewStringProperty("arn:aws:iam::" + testAccount + ":role/" + args.Inputs["name"].StringValue())
+	case typeInstanceProfile:
+		outputs["arn"] = resource.NewStringProperty("arn:aws:iam::" + testAccount + ":instance-profile/" + args.Inputs["name"].StringValue())
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.registrations = append(f.registrations, registration{
-		typ: args.TypeToken, name: args.Name, id: id, inputs: args.Inputs, outputs: outputs, rpc: args.RegisterRPC,
-	})
-	return id, outputs, nil
+}
+
+// launchSpot answers as the provider's spot request does: the instance's id and root volume,
+// and, for the tests' eyes only (launched*), where EC2 put it and what its metadata options
+// are. RequestSpotInstances sends no Placement with interruption behaviour stop and no
+// metadata options (ec2_spot_instance_request.go, resourceSpotInstanceRequestCreate): the
+// zone is the subnet's, or EC2's pick without one; tokens are required only when the AMI says so.
+func (f *fakeAWS) launchSpot(args pulumi.MockResourceArgs, outputs resource.PropertyMap) {
+	outputs["spotInstanceId"] = resource.NewStringProperty("i-spot-" + args.Name)
+	root := outputs["rootBlockDevice"].ObjectValue().Copy()
+	root["volumeId"] = resource.NewStringProperty("vol-root-" + args.Name)
+	outputs["rootBlockDevice"] = resource.NewObjectProperty(root)
+	zone := "us-east-1d" // EC2's choice
+	if subnet, ok := args.Inputs["subnetId"]; ok && subnet.IsString() {
+		zone = f.subnetZone(subnet.StringValue())
+	}
+	tokens := "optional"
+	if f.amis[args.Inputs["ami"].StringValue()].imdsSupport == "v2.0" {
+		tokens = "required"
+	}
+	outputs["launchedZone"] = resource.NewStringProperty(zone)
+	outputs["launchedHttpTokens"] = resource.NewStringProperty(tokens)
 }
 
 func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	f.mu.Lock()
-	f.invokes = append(f.invokes, args.Token)
+	record := len(f.invokes)
+	f.invokes = append(f.invokes, invokeRecord{token: args.Token, start: f.tick()})
 	f.mu.Unlock()
+	time.Sleep(f.invokeDelay)
+	defer func() {
+		f.mu.Lock()
+		f.invokes[record].end = f.tick()
+		f.mu.Unlock()
+	}()
+	return f.answer(args)
+}
+
+// tick is the mock's sequence counter; call with mu held.
+func (f *fakeAWS) tick() int {
+	n := 0
+	for _, r := range f.invokes {
+		n = max(n, r.start, r.end)
+	}
+	return n + 1
+}
+
+func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
 		names := slices.Clone(f.zones)
@@ -297,7 +484,7 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": id, "imageId": id, "architecture": ami.arch, "rootDeviceName": "/dev/xvda",
 			"state": cmp.Or(ami.state, "available"), "enaSupport": !ami.noENA, "rootDeviceType": cmp.Or(ami.rootDeviceType, "ebs"),
-			"deprecationTime": ami.deprecationTime,
+			"deprecationTime": ami.deprecationTime, "imdsSupport": ami.imdsSupport,
 			"blockDeviceMappings": []any{map[string]any{
 				"deviceName": "/dev/xvda",
 				"ebs":        map[string]any{"volume_size": fmt.Sprint(ami.rootSnapshotGiB), "volume_type": "gp3"},
@@ -320,7 +507,7 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		code := args.Args["quotaCode"].StringValue()
 		quota, ok := f.quotas[code]
 		if !ok || quota.value < 0 || args.Args["serviceCode"].StringValue() != "ec2" {
-			return nil, fmt.Errorf("reading Service Quota (%s): AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota", code)
+			return nil, fmt.Errorf("reading Service Quota (%s): AccessDeniedException: User is not authorized to perform: servicequotas:GetAWSDefaultServiceQuota", code)
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "ec2/" + code, "quotaCode": code, "quotaName": quota.name, "serviceCode": "ec2",
 			"value": quota.value}), nil
@@ -337,7 +524,8 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	case "aws:ebs/getEbsVolumes:getEbsVolumes":
 		ids := []string{}
 		for _, v := range f.volumes {
-			if matchesTags(v.tags, args.Args["tags"], args.Args) {
+			if matchesTags(v.tags, args.Args["tags"], args.Args) && matchesFilter(args.Args, "volume-id", v.id) &&
+				(filterValues(args.Args, "attachment.instance-id") == nil || (v.attachedTo != "" && matchesFilter(args.Args, "attachment.instance-id", v.attachedTo))) {
 				ids = append(ids, v.id)
 			}
 		}
@@ -345,18 +533,62 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	case "aws:ebs/getVolume:getVolume":
 		for _, v := range f.volumes {
 			if slices.Equal(filterValues(args.Args, "volume-id"), []string{v.id}) {
-				return resource.NewPropertyMapFromMap(map[string]any{"id": v.id, "volumeId": v.id, "availabilityZone": v.zone, "tags": v.tags}), nil
+				return resource.NewPropertyMapFromMap(map[string]any{"id": v.id, "volumeId": v.id, "availabilityZone": v.zone, "tags": v.tags,
+					"size": v.sizeGiB, "snapshotId": v.snapshotID}), nil
 			}
 		}
-		return nil, errors.New("your query returned no results")
+		return nil, errors.New("Your query returned no results. Please change your search criteria and try again.")
 	case "aws:ec2/getInstances:getInstances":
+		states := []string{"running"}
+		if s, ok := args.Args["instanceStateNames"]; ok {
+			states = nil
+			for _, v := range s.ArrayValue() {
+				states = append(states, v.StringValue())
+			}
+		}
 		ids := []string{}
 		for _, i := range f.instances {
-			if matchesTags(i.tags, args.Args["instanceTags"], args.Args) && slices.Contains(filterValues(args.Args, "image-id"), i.ami) {
+			if slices.Contains(states, i.state) && matchesTags(i.tags, args.Args["instanceTags"], args.Args) && matchesFilter(args.Args, "image-id", i.ami) &&
+				matchesFilter(args.Args, "instance-id", i.id) && matchesFilter(args.Args, "metadata-options.http-tokens", i.httpTokens) {
 				ids = append(ids, i.id)
 			}
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids}), nil
+	case "aws:ec2/getSecurityGroups:getSecurityGroups":
+		ids, vpcs := []string{}, []string{}
+		for _, g := range f.groups {
+			if matchesFilter(args.Args, "group-name", g.name) {
+				ids, vpcs = append(ids, g.id), append(vpcs, g.vpc)
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids, "vpcIds": vpcs}), nil
+	case "aws:ebs/getSnapshotIds:getSnapshotIds":
+		var found []fakeSnapshot
+		for _, s := range f.snapshots {
+			if matchesTags(s.tags, resource.PropertyValue{}, args.Args) && matchesFilter(args.Args, "status", s.state) {
+				found = append(found, s)
+			}
+		}
+		slices.SortFunc(found, func(a, b fakeSnapshot) int { return strings.Compare(b.start, a.start) })
+		ids := []string{}
+		for _, s := range found {
+			ids = append(ids, s.id)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids}), nil
+	case "aws:ebs/getSnapshot:getSnapshot":
+		var newest *fakeSnapshot
+		for _, id := range args.Args["snapshotIds"].ArrayValue() {
+			for i, s := range f.snapshots {
+				if s.id == id.StringValue() && (newest == nil || s.start > newest.start) {
+					newest = &f.snapshots[i]
+				}
+			}
+		}
+		if newest == nil {
+			return nil, errors.New("reading EBS Snapshots: couldn't find resource")
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": newest.id, "snapshotId": newest.id, "volumeSize": newest.sizeGiB,
+			"state": newest.state, "startTime": newest.start, "tags": newest.tags}), nil
 	}
 	return nil, fmt.Errorf("fakeAWS: unexpected invoke %s", args.Token)
 }
@@ -372,7 +604,8 @@ func filterNames(args resource.PropertyMap) []string {
 	return names
 }
 
-// filterValues returns the values of the named entry of an invoke's "filters" argument.
+// filterValues returns the values of the named entry of an invoke's "filters" argument,
+// nil when there is no such filter.
 func filterValues(args resource.PropertyMap, name string) []string {
 	filters, ok := args["filters"]
 	if !ok || !filters.IsArray() {
@@ -381,6 +614,7 @@ func filterValues(args resource.PropertyMap, name string) []string {
 	var values []string
 	for _, filter := range filters.ArrayValue() {
 		if filter.ObjectValue()["name"].StringValue() == name {
+			values = []string{}
 			for _, v := range filter.ObjectValue()["values"].ArrayValue() {
 				values = append(values, v.StringValue())
 			}
@@ -389,10 +623,23 @@ func filterValues(args resource.PropertyMap, name string) []string {
 	return values
 }
 
+// testSource is a configSource for the given n3x keys of a stack, with the secret keys set
+// as secrets, as `pulumi config set --secret` would, except those named plain.
+func testSource(values map[string]string, stack string, plain ...string) configSource {
+	return configSource{
+		get: func(key string) string { return values[key] },
+		secret: func(key string) bool {
+			name := strings.TrimPrefix(key, configNamespace+":")
+			return lookupKey(name).secret && !slices.Contains(plain, name)
+		},
+		stack: stack,
+	}
+}
+
 // mustLoadConfig reads the given n3x keys (unset ones take their defaults) for a stack.
 func mustLoadConfig(t *testing.T, values map[string]string, stack string) Config {
 	t.Helper()
-	cfg, err := loadConfig(func(key string) string { return values[key] }, stack)
+	cfg, err := loadConfig(testSource(values, stack))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,25 +650,38 @@ func mustLoadConfig(t *testing.T, values map[string]string, stack string) Config
 type deployment struct {
 	aws      *fakeAWS
 	fleet    *fleet
-	outputs  map[string]any
-	warnings []string // what the program logged as warnings, in order
-	infos    []string // and as information
-	err      error
+	outputs  map[string]any // resolved; unknowns of a preview are absent
+	warnings []string       // what the program logged as warnings, in order
+	infos    []string       // and as information
+	errors   []string       // and as errors
+	err      error          // what the program returned
 }
 
-// recordingLog records warnings and information; the mock engine would drop them.
+// recordingLog records what the program logs; the mock engine would drop it.
 type recordingLog struct {
 	pulumi.Log
-	warnings, infos *[]string
+	mu                      *sync.Mutex
+	warnings, infos, errors *[]string
 }
 
 func (l recordingLog) Warn(msg string, _ *pulumi.LogArgs) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	*l.warnings = append(*l.warnings, msg)
 	return nil
 }
 
 func (l recordingLog) Info(msg string, _ *pulumi.LogArgs) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	*l.infos = append(*l.infos, msg)
+	return nil
+}
+
+func (l recordingLog) Error(msg string, _ *pulumi.LogArgs) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*l.errors = append(*l.errors, msg)
 	return nil
 }
 
@@ -441,27 +701,38 @@ func testConfig(overrides ...string) map[string]string {
 }
 
 // deploy runs the whole program, as `pulumi up` (or `pulumi preview` with dryRun) would,
-// for the given stack and n3x config keys, and resolves its outputs.
-func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[string]string) deployment {
+// for the given stack and n3x config keys, and resolves its outputs. extra holds other
+// namespaces' keys, such as aws:defaultTags.
+func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[string]string, extra ...string) deployment {
 	t.Helper()
 	d := deployment{aws: aws}
+	aws.dryRun = dryRun
 	withConfig := func(info *pulumi.RunInfo) {
 		info.Config = map[string]string{"aws:region": "us-east-1"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			info.Config[extra[i]] = extra[i+1]
+		}
 		for key, value := range cfg {
 			info.Config[configNamespace+":"+key] = value
+			if lookupKey(key).secret {
+				info.ConfigSecretKeys = append(info.ConfigSecretKeys, configNamespace+":"+key)
+			}
 		}
 		info.DryRun = dryRun
 	}
+	var mu sync.Mutex
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		ctx.Log = recordingLog{Log: ctx.Log, warnings: &d.warnings, infos: &d.infos}
-		f, err := deployFleet(ctx)
-		if err != nil {
-			return err
-		}
+		ctx.Log = recordingLog{Log: ctx.Log, mu: &mu, warnings: &d.warnings, infos: &d.infos, errors: &d.errors}
+		f, err := deployAndExport(ctx)
 		d.fleet = f
-		d.outputs = resolveAll(f.outputs())
-		return nil
+		return err
 	}, pulumi.WithMocks(configNamespace, stack, aws), withConfig)
+	switch {
+	case d.err == nil:
+		d.outputs = resolveAll(t, d.fleet.outputs())
+	case len(d.errors) > 0:
+		d.err = errors.New(d.errors[0]) // what the operator reads, not the SDK's wrapper
+	}
 	return d
 }
 
@@ -475,26 +746,64 @@ func mustDeploy(t *testing.T, cfg map[string]string) deployment {
 	return d
 }
 
-// resolveAll waits for every output and returns the plain values.
-func resolveAll(outputs map[string]pulumi.Input) map[string]any {
-	names := make([]string, 0, len(outputs))
-	inputs := make([]any, 0, len(outputs))
+// resolveAll waits for every output and returns the plain values of the known ones.
+func resolveAll(t *testing.T, outputs map[string]pulumi.Input) map[string]any {
+	t.Helper()
+	resolved := map[string]any{}
 	for name, value := range outputs {
-		names, inputs = append(names, name), append(inputs, value)
-	}
-	done := make(chan map[string]any)
-	pulumi.All(inputs...).ApplyT(func(values []any) error {
-		resolved := map[string]any{}
-		for i, v := range values {
-			if id, ok := v.(pulumi.ID); ok {
-				v = string(id)
-			}
-			resolved[names[i]] = v
+		if value == nil {
+			resolved[name] = nil
+			continue
 		}
-		done <- resolved
-		return nil
-	})
-	return <-done
+		result := awaitInput(t, value)
+		if !result.known {
+			continue
+		}
+		resolved[name] = result.value
+	}
+	return resolved
+}
+
+type awaited struct {
+	value any
+	known bool
+}
+
+// awaitInput resolves one input outside the program.
+func awaitInput(t *testing.T, input pulumi.Input) awaited {
+	t.Helper()
+	result, err := internals.UnsafeAwaitOutput(context.Background(), pulumi.ToOutput(input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return awaited{plain(result.Value), result.Known}
+}
+
+// plain turns resolved Pulumi values (pulumi.ID inside maps and slices) into plain ones.
+func plain(v any) any {
+	switch v := v.(type) {
+	case pulumi.ID:
+		return string(v)
+	case map[string]string:
+		m := map[string]any{}
+		for k, e := range v {
+			m[k] = e
+		}
+		return m
+	case map[string]any:
+		m := map[string]any{}
+		for k, e := range v {
+			m[k] = plain(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = plain(e)
+		}
+		return s
+	}
+	return v
 }
 
 // find returns the one registration of a type and logical name.
@@ -584,4 +893,9 @@ func tags(t *testing.T, r registration, path ...string) map[string]string {
 		result[string(key)] = value.StringValue()
 	}
 	return result
+}
+
+// hasDependency says whether the registration waits for the named resource.
+func hasDependency(r registration, name string) bool {
+	return slices.ContainsFunc(r.rpc.GetDependencies(), func(urn string) bool { return urnName(urn) == name })
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 )
 
 // inboundPort is one TCP service the runners offer.
@@ -24,9 +26,11 @@ var inboundPorts = []inboundPort{
 	{name: "apt-cacher", port: 3142, description: "apt-cacher-ng Debian package proxy", fromPeers: true},
 }
 
-// newRunnerSecurityGroup creates the shared group with one rule resource per port and
-// source, so a change to one CIDR touches only its own rules.
-func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement) (*ec2.SecurityGroup, error) {
+// newRunnerSecurityGroup creates the shared group, checks that it is this stack's own
+// (claimNames), and then its rules: one rule resource per port and source, so a change to
+// one CIDR touches only its own rules. With n3x:sshCidrBlocks none only the rules between
+// the runners and the egress rules exist.
+func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement, f *accountFacts) (*ec2.SecurityGroup, error) {
 	name := securityGroupName(cfg)
 	group, err := ec2.NewSecurityGroup(ctx, "runner-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String(name),
@@ -36,6 +40,9 @@ func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement) (*ec2.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("security group %s: %w", name, err)
+	}
+	if err := claimNames(ctx, cfg, p, f, group); err != nil {
+		return nil, err
 	}
 	ingress := func(in inboundPort, source string, fill func(*vpc.SecurityGroupIngressRuleArgs)) error {
 		rule := &vpc.SecurityGroupIngressRuleArgs{
@@ -100,7 +107,33 @@ func resourceNamePart(prefix netip.Prefix) string {
 	return strings.NewReplacer(":", "-", "/", "-").Replace(prefix.String())
 }
 
-// securityGroupName is the physical name of the shared security group.
-func securityGroupName(cfg Config) string {
-	return cfg.NamePrefix + "-runner-sg"
+// claimNames makes sure the security group, the first resource the stack registers and the
+// one its other resources wait for, is this stack's own: known to its state. In a preview,
+// an unknown id means the group is yet to be created, so a group of that name already in the
+// VPC belongs to another state: a copy of this stack (another backend, or the stack file used
+// elsewhere), which must stop here before it creates volumes and addresses tagged like ours.
+// In an update, the create itself fails on the duplicate name and nothing else is created.
+func claimNames(ctx *pulumi.Context, cfg Config, p placement, f *accountFacts, group *ec2.SecurityGroup) error {
+	result, err := internals.UnsafeAwaitOutput(ctx.Context(), group.ID())
+	taken := slices.IndexFunc(f.securityGroups, func(g securityGroupFacts) bool { return g.vpcID == p.VpcID })
+	switch {
+	case err != nil && taken >= 0:
+		return configProblems{copyError(cfg, p, f.securityGroups[taken].id, err)}
+	case err != nil:
+		return err
+	case ctx.DryRun() && !result.Known && taken >= 0:
+		return configProblems{copyError(cfg, p, f.securityGroups[taken].id, nil)}
+	}
+	return nil
+}
+
+// copyError explains a taken name and the two ways out.
+func copyError(cfg Config, p placement, groupID string, cause error) error {
+	problem := fmt.Sprintf("gives this stack the security group name %s, which %s in %s already has, but this stack's state does not: "+
+		"probably this stack was deployed from another backend (log in to that one: pulumi login <its URL>), or its stack file was copied; "+
+		"to run a second fleet here instead, give it a prefix of its own", securityGroupName(cfg), groupID, p.VpcID)
+	if cause != nil {
+		problem += fmt.Sprintf(" (%s)", firstLine(cause))
+	}
+	return configError{keyNamePrefix, problem, placeholderFix(keyNamePrefix, "<another-prefix>")}
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -15,9 +16,10 @@ import (
 // known before any instance exists, so a volume never waits on (or follows) an instance.
 type placement struct {
 	Zone       string
-	SubnetID   string // empty: the zone's default subnet
+	SubnetID   string // n3x:subnetId, or the zone's default subnet (found in round 2)
 	VpcID      string
-	ZoneChosen bool // picked afresh: no pin, no subnet and no data volumes of this stack yet
+	ZoneChosen bool     // picked afresh: no pin, no subnet and no data volumes of this stack yet
+	Moving     []string // previous data volume ids in another zone, which the move replaces
 }
 
 // zoneOfferings are the region's standard zones and, per instance type, the zones
@@ -27,22 +29,31 @@ type zoneOfferings struct {
 	Offered map[string][]string
 }
 
-// lookupZoneOfferings asks which of the region's standard (not Local or Wavelength)
-// zones offer each instance type.
+// lookupZoneOfferings asks, at once, for the region's standard (not Local or Wavelength)
+// zones and for the zones that offer each instance type.
 func lookupZoneOfferings(ctx *pulumi.Context, instanceTypes []string) (zoneOfferings, error) {
-	zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
-		State:   pulumi.StringRef("available"),
-		Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
+	var zones *aws.GetAvailabilityZonesResult
+	var offerings *ec2.GetInstanceTypeOfferingsResult
+	var zonesErr, offeringsErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		zones, zonesErr = aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+			State:   pulumi.StringRef("available"),
+			Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
+		})
 	})
-	if err != nil {
-		return zoneOfferings{}, fmt.Errorf("listing availability zones: %w", err)
+	wg.Go(func() {
+		offerings, offeringsErr = ec2.GetInstanceTypeOfferings(ctx, &ec2.GetInstanceTypeOfferingsArgs{
+			LocationType: pulumi.StringRef("availability-zone"),
+			Filters:      []ec2.GetInstanceTypeOfferingsFilter{{Name: "instance-type", Values: instanceTypes}},
+		})
+	})
+	wg.Wait()
+	if zonesErr != nil {
+		return zoneOfferings{}, fmt.Errorf("listing availability zones: %w", zonesErr)
 	}
-	offerings, err := ec2.GetInstanceTypeOfferings(ctx, &ec2.GetInstanceTypeOfferingsArgs{
-		LocationType: pulumi.StringRef("availability-zone"),
-		Filters:      []ec2.GetInstanceTypeOfferingsFilter{{Name: "instance-type", Values: instanceTypes}},
-	})
-	if err != nil {
-		return zoneOfferings{}, fmt.Errorf("listing instance type offerings: %w", err)
+	if offeringsErr != nil {
+		return zoneOfferings{}, fmt.Errorf("listing instance type offerings: %w", offeringsErr)
 	}
 	result := zoneOfferings{Zones: slices.Sorted(slices.Values(zones.Names)), Offered: map[string][]string{}}
 	for i, instanceType := range offerings.InstanceTypes {
@@ -56,169 +67,109 @@ func lookupZoneOfferings(ctx *pulumi.Context, instanceTypes []string) (zoneOffer
 	return result, nil
 }
 
-// firstZoneOfferingAll is the first zone by name that offers every instance type, or "".
-func (o zoneOfferings) firstZoneOfferingAll(instanceTypes []string) string {
+// zonesOfferingAll lists, by name, the zones that offer every instance type.
+func (o zoneOfferings) zonesOfferingAll(instanceTypes []string) []string {
+	var zones []string
 	for _, zone := range o.Zones {
 		if !slices.ContainsFunc(instanceTypes, func(t string) bool { return !slices.Contains(o.Offered[t], zone) }) {
-			return zone
+			zones = append(zones, zone)
 		}
 	}
-	return ""
+	return zones
 }
 
-// stackVolume is one of this stack's cache or Yocto volumes as the account has it now.
-type stackVolume struct {
-	ID, Name, Zone string
-}
-
-// lookupStackVolumes finds this stack's existing data volumes by their tags, so that an
-// unpinned zone stays where the caches are and a move is announced before it empties them.
-func lookupStackVolumes(ctx *pulumi.Context, cfg Config) ([]stackVolume, error) {
-	var purposes []string
-	for _, vol := range dataVolumeSpecs(cfg) {
-		purposes = append(purposes, vol.purpose)
+// choosePlacement decides the VPC and zone from round 1's facts: the subnet's when
+// n3x:subnetId is set, otherwise the default VPC and the pinned zone, the zone of this
+// stack's data volumes (as its previous deployment names them), or, for a new stack, the
+// first zone that offers both configured instance types. It lists the volumes a move to
+// another zone replaces.
+func choosePlacement(cfg Config, prev previousDeployment, f *accountFacts) (placement, []error) {
+	if f.offeringsErr != nil {
+		return placement{}, []error{f.offeringsErr}
 	}
-	found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{
-		Tags: map[string]string{"Project": ctx.Project(), "Stack": ctx.Stack()},
-		Filters: []ebs.GetEbsVolumesFilter{
-			{Name: "tag:Purpose", Values: purposes},
-			{Name: "status", Values: []string{"creating", "available", "in-use"}},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("looking up this stack's data volumes: %w", err)
-	}
-	var volumes []stackVolume
-	for _, id := range slices.Sorted(slices.Values(found.Ids)) {
-		v, err := ebs.LookupVolume(ctx, &ebs.LookupVolumeArgs{Filters: []ebs.GetVolumeFilter{{Name: "volume-id", Values: []string{id}}}})
-		if err != nil {
-			return nil, fmt.Errorf("reading data volume %s: %w", id, err)
-		}
-		volumes = append(volumes, stackVolume{ID: id, Name: v.Tags["Name"], Zone: v.AvailabilityZone})
-	}
-	return volumes, nil
-}
-
-// resolvePlacement finds the VPC and zone: the subnet's when n3x:subnetId is set,
-// otherwise the default VPC and the pinned zone, the zone of this stack's data volumes,
-// or, for a new stack, the first zone that offers both configured instance types.
-func resolvePlacement(ctx *pulumi.Context, cfg Config, offers zoneOfferings, volumes []stackVolume) (placement, error) {
-	if cfg.SubnetID != "" {
-		return subnetPlacement(ctx, cfg)
-	}
-	vpcs, err := ec2.GetVpcs(ctx, &ec2.GetVpcsArgs{Filters: []ec2.GetVpcsFilter{{Name: "is-default", Values: []string{"true"}}}})
-	if err != nil {
-		return placement{}, fmt.Errorf("looking up the default VPC: %w", err)
-	}
-	if len(vpcs.Ids) == 0 {
-		return placement{}, configError{keySubnetID, "is unset and this region has no default VPC; name a public subnet for the runners", configExamples[keySubnetID]}
-	}
-	p := placement{Zone: cfg.AvailabilityZone, VpcID: vpcs.Ids[0]}
+	var p placement
+	volumesZone, err := zoneOfVolumes(prev, f.volumes)
 	switch {
-	case p.Zone != "":
-		if !slices.Contains(offers.Zones, p.Zone) {
-			return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
-				p.Zone, strings.Join(offers.Zones, ", ")), firstOr(offers.Zones, configExamples[keyAvailabilityZone])}
+	case cfg.SubnetID != "":
+		if f.subnetErr != nil {
+			return placement{}, []error{configError{keySubnetID, fmt.Sprintf("is %s, a subnet this account cannot read in this region (%v)", cfg.SubnetID, f.subnetErr),
+				placeholderFix(keySubnetID, "<your-subnet-id>")}}
 		}
-	case len(volumes) > 0:
-		if p.Zone, err = zoneOfVolumes(volumes); err != nil {
-			return placement{}, err
+		if cfg.AvailabilityZone != "" && cfg.AvailabilityZone != f.subnet.AvailabilityZone {
+			return placement{}, []error{configError{keyAvailabilityZone, fmt.Sprintf("is %s but subnet %s is in %s; with n3x:subnetId set the zone follows the subnet",
+				cfg.AvailabilityZone, cfg.SubnetID, f.subnet.AvailabilityZone), rmFix(keyAvailabilityZone)}}
 		}
+		p = placement{Zone: f.subnet.AvailabilityZone, SubnetID: f.subnet.Id, VpcID: f.subnet.VpcId}
+	case f.vpcErr != nil:
+		return placement{}, []error{fmt.Errorf("looking up the default VPC: %w", f.vpcErr)}
+	case f.defaultVPC == "":
+		return placement{}, []error{configError{keySubnetID, "is unset and this region has no default VPC; name a public subnet for the runners",
+			placeholderFix(keySubnetID, "<your-subnet-id>")}}
+	case cfg.AvailabilityZone != "":
+		p = placement{Zone: cfg.AvailabilityZone, VpcID: f.defaultVPC}
+		if !slices.Contains(f.offerings.Zones, p.Zone) {
+			return placement{}, []error{configError{keyAvailabilityZone, fmt.Sprintf("is %s, not an available zone of this region (zones: %s)",
+				p.Zone, strings.Join(f.offerings.Zones, ", ")), zoneFix(cfg, f.offerings, volumesZone)}}
+		}
+	case err != nil:
+		return placement{}, []error{err}
+	case volumesZone != "":
+		p = placement{Zone: volumesZone, VpcID: f.defaultVPC}
+	case prev.zone != "":
+		p = placement{Zone: prev.zone, VpcID: f.defaultVPC}
 	default:
-		if p.Zone, err = freshZone(cfg, offers); err != nil {
-			return placement{}, err
+		zones := f.offerings.zonesOfferingAll([]string{cfg.InstanceTypeX86, cfg.InstanceTypeGraviton})
+		if len(zones) == 0 {
+			zones = f.offerings.zonesOfferingAll(instanceTypes(cfg))
 		}
-		p.ZoneChosen = true
-	}
-	return p, checkDefaultSubnet(ctx, p)
-}
-
-// zoneOfVolumes is the one zone all of this stack's data volumes are in.
-func zoneOfVolumes(volumes []stackVolume) (string, error) {
-	var zones, where []string
-	for _, v := range volumes {
-		if !slices.Contains(zones, v.Zone) {
-			zones = append(zones, v.Zone)
+		if len(zones) == 0 {
+			return placement{}, []error{configError{keyAvailabilityZone, fmt.Sprintf("is unset and no zone of the region offers all of %s; pick other instance types or another region",
+				strings.Join(instanceTypes(cfg), ", ")), ""}}
 		}
-		where = append(where, v.ID+" in "+v.Zone)
+		p = placement{Zone: zones[0], VpcID: f.defaultVPC, ZoneChosen: true}
 	}
-	if len(zones) > 1 {
-		return "", configError{keyAvailabilityZone, fmt.Sprintf("is unset and this stack's data volumes are in several zones (%s); pin the zone whose volumes to keep",
-			strings.Join(where, ", ")), zones[0]}
-	}
-	return zones[0], nil
-}
-
-// freshZone picks a new stack's zone: the first that offers both configured instance
-// types, Graviton's too even while amiArm64 is unset, so adding that runner later finds
-// its type where the caches already are; failing that, the first that offers the
-// configured runners' types.
-func freshZone(cfg Config, offers zoneOfferings) (string, error) {
-	if zone := offers.firstZoneOfferingAll([]string{cfg.InstanceTypeX86, cfg.InstanceTypeGraviton}); zone != "" {
-		return zone, nil
-	}
-	types := instanceTypes(cfg)
-	if zone := offers.firstZoneOfferingAll(types); zone != "" {
-		return zone, nil
-	}
-	return "", configError{keyAvailabilityZone, fmt.Sprintf("is unset and no zone of the region offers all of %s; pick other instance types or another region",
-		strings.Join(types, ", ")), ""}
-}
-
-// checkDefaultSubnet fails when the default VPC has no default subnet in the zone, where
-// RunInstances would find no subnet to launch into.
-func checkDefaultSubnet(ctx *pulumi.Context, p placement) error {
-	subnets, err := ec2.GetSubnets(ctx, &ec2.GetSubnetsArgs{Filters: []ec2.GetSubnetsFilter{
-		{Name: "vpc-id", Values: []string{p.VpcID}},
-		{Name: "availability-zone", Values: []string{p.Zone}},
-		{Name: "default-for-az", Values: []string{"true"}},
-	}})
-	if err != nil {
-		return fmt.Errorf("looking up the default subnet of %s: %w", p.Zone, err)
-	}
-	if len(subnets.Ids) > 0 {
-		return nil
-	}
-	return configError{keyAvailabilityZone, fmt.Sprintf("places the runners in %s, where the default VPC %s has no default subnet; "+
-		"create it (aws ec2 create-default-subnet --availability-zone %s) or pin a zone that has one", p.Zone, p.VpcID, p.Zone), configExamples[keyAvailabilityZone]}
-}
-
-// subnetPlacement places the runners in the configured subnet, which must route
-// 0.0.0.0/0 to an internet gateway for the Elastic IPs and the runners' downloads.
-func subnetPlacement(ctx *pulumi.Context, cfg Config) (placement, error) {
-	subnet, err := ec2.LookupSubnet(ctx, &ec2.LookupSubnetArgs{Id: pulumi.StringRef(cfg.SubnetID)})
-	if err != nil {
-		return placement{}, configError{keySubnetID, fmt.Sprintf("names a subnet this account cannot read in this region (%v)", err), configExamples[keySubnetID]}
-	}
-	if cfg.AvailabilityZone != "" && cfg.AvailabilityZone != subnet.AvailabilityZone {
-		return placement{}, configError{keyAvailabilityZone, fmt.Sprintf("is %s but subnet %s is in %s; with n3x:subnetId set the zone follows the subnet",
-			cfg.AvailabilityZone, cfg.SubnetID, subnet.AvailabilityZone), ""}
-	}
-	// A subnet without an explicit association uses its VPC's main route table.
-	table, err := ec2.LookupRouteTable(ctx, &ec2.LookupRouteTableArgs{SubnetId: pulumi.StringRef(subnet.Id)})
-	if err != nil {
-		table, err = ec2.LookupRouteTable(ctx, &ec2.LookupRouteTableArgs{
-			VpcId:   pulumi.StringRef(subnet.VpcId),
-			Filters: []ec2.GetRouteTableFilter{{Name: "association.main", Values: []string{"true"}}},
-		})
-		if err != nil {
-			return placement{}, fmt.Errorf("looking up the route table of subnet %s: %w", subnet.Id, err)
+	for _, id := range slices.Sorted(maps.Keys(f.volumes)) {
+		if f.volumes[id].zone != p.Zone {
+			p.Moving = append(p.Moving, id)
 		}
 	}
-	if !slices.ContainsFunc(table.Routes, func(r ec2.GetRouteTableRoute) bool {
-		return r.CidrBlock == "0.0.0.0/0" && strings.HasPrefix(r.GatewayId, "igw-")
-	}) {
-		return placement{}, configError{keySubnetID, fmt.Sprintf("is %s, whose route table %s has no 0.0.0.0/0 route to an internet gateway; "+
-			"the Elastic IPs and the runners' downloads need one: name a public subnet, or add the route to an internet gateway", subnet.Id, table.RouteTableId),
-			configExamples[keySubnetID]}
-	}
-	return placement{Zone: subnet.AvailabilityZone, SubnetID: subnet.Id, VpcID: subnet.VpcId}, nil
+	return p, nil
 }
 
-// firstOr is the first value, or fallback when there is none.
-func firstOr(values []string, fallback string) string {
-	if len(values) > 0 {
-		return values[0]
+// zoneOfVolumes is the one zone all of this stack's existing data volumes are in, "" when
+// there are none. Volumes split across zones (a move that failed half-way) are an error
+// that says which volumes each zone would keep.
+func zoneOfVolumes(prev previousDeployment, volumes map[string]volumeFacts) (string, error) {
+	byZone := map[string][]string{}
+	for _, id := range slices.Sorted(maps.Keys(volumes)) {
+		runner, role := prev.volumeOwner(id)
+		byZone[volumes[id].zone] = append(byZone[volumes[id].zone], fmt.Sprintf("%s (%s %s)", id, runner, role))
 	}
-	return fallback
+	if len(byZone) <= 1 {
+		for zone := range byZone {
+			return zone, nil
+		}
+		return "", nil
+	}
+	zones := slices.Sorted(maps.Keys(byZone))
+	// The fix keeps the zone with the most volumes; the message names what each would keep.
+	keep := slices.MaxFunc(zones, func(a, b string) int { return len(byZone[a]) - len(byZone[b]) })
+	var each []string
+	for _, zone := range zones {
+		each = append(each, fmt.Sprintf("%s keeps %s", zone, strings.Join(byZone[zone], ", ")))
+	}
+	return "", configError{keyAvailabilityZone, fmt.Sprintf("is unset and this stack's data volumes are in several zones: %s; "+
+		"pin the zone whose volumes to keep (the others are replaced by volumes there)", strings.Join(each, "; ")), setFix(keyAvailabilityZone, keep)}
+}
+
+// zoneFix is the zone to suggest: the caches' zone when the stack has one, else the first
+// zone that offers every configured instance type.
+func zoneFix(cfg Config, offers zoneOfferings, volumesZone string) string {
+	if volumesZone != "" {
+		return setFix(keyAvailabilityZone, volumesZone)
+	}
+	if zones := offers.zonesOfferingAll(instanceTypes(cfg)); len(zones) > 0 {
+		return setFix(keyAvailabilityZone, zones[0])
+	}
+	return rmFix(keyAvailabilityZone)
 }

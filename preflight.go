@@ -12,107 +12,158 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// preflightResult is what preflight decided: where the runners go, what each new data
+// volume starts from, what the account said, and the warnings to print.
+type preflightResult struct {
+	placement placement
+	sources   map[string]volumeSource // by runner name and role: "x86/cache"
+	facts     *accountFacts
+	warnings  []string
+}
+
 // preflight checks the configuration against the account and region, through the
 // provider's data sources, before any resource is registered: a wrong AMI or instance
-// type fails `pulumi preview` instead of half-way through `pulumi up`. It returns where
-// the runners go and the warnings to print.
-func preflight(ctx *pulumi.Context, cfg Config) (placement, []string, error) {
-	offers, err := lookupZoneOfferings(ctx, slices.Compact([]string{cfg.InstanceTypeX86, cfg.InstanceTypeGraviton}))
-	if err != nil {
-		return placement{}, nil, err
-	}
-	volumes, err := lookupStackVolumes(ctx, cfg)
-	if err != nil {
-		return placement{}, nil, err
-	}
-	var found problems
-	p, err := resolvePlacement(ctx, cfg, offers, volumes)
-	if err != nil {
-		found = append(found, err) // p.Zone is empty: the offering checks below skip it
-	}
-	warnings := preflightWarnings(cfg, p, volumes)
-	vcpus := map[string]int{} // by instance type, for the quotas
-	for _, a := range architectures(cfg) {
-		info, typeProblems := checkInstanceType(ctx, a, p.Zone, offers)
-		amiProblems, amiWarnings := checkAMI(ctx, cfg, a, info)
-		found = append(slices.Concat(found, typeProblems), amiProblems...)
-		warnings = append(warnings, amiWarnings...)
-		if info != nil {
-			vcpus[a.instanceType] = info.DefaultVcpus
+// type fails `pulumi preview` instead of half-way through `pulumi up`.
+func preflight(ctx *pulumi.Context, cfg Config, prev previousDeployment) (preflightResult, error) {
+	f := lookUpRound1(ctx, cfg, prev)
+	p, found := choosePlacement(cfg, prev, f)
+	lookUpRound2(ctx, cfg, prev, p, f)
+	var warnings []string
+	for _, lookupErr := range []error{f.accountErr, f.volumesErr, f.instancesErr, f.snapshotsErr, f.subnetsErr, f.routesErr} {
+		if lookupErr != nil {
+			found = append(found, lookupErr)
 		}
 	}
-	quotaProblems, quotaWarnings := checkQuotas(ctx, cfg, vcpus)
-	found, warnings = append(found, quotaProblems...), append(warnings, quotaWarnings...)
-	if len(found) > 0 {
-		return placement{}, nil, fmt.Errorf("the configuration does not fit this AWS account and region (%s):%w", found.count(), found)
+	if p.Zone != "" {
+		found = append(found, checkSubnet(cfg, &p, f)...)
 	}
-	return p, warnings, nil
+	for _, a := range architectures(cfg) {
+		found = append(found, checkInstanceType(cfg, a, p, f)...)
+		amiProblems, amiWarnings := checkAMI(cfg, a, f)
+		found, warnings = append(found, amiProblems...), append(warnings, amiWarnings...)
+	}
+	quotaProblems, quotaWarnings := checkQuotas(cfg, f)
+	found, warnings = append(found, quotaProblems...), append(warnings, quotaWarnings...)
+	sources, sourceProblems := volumeSources(cfg, prev, p, f)
+	found = append(found, sourceProblems...)
+	found = append(found, checkProtectedVolumes(cfg, prev, p)...)
+	if len(found) > 0 {
+		return preflightResult{}, configProblems(found)
+	}
+	warnings = append(slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, prev, f), warnings), driftWarnings(cfg, prev, f)...)
+	return preflightResult{placement: p, sources: sources, facts: f, warnings: warnings}, nil
+}
+
+// checkSubnet fills in the subnet the runners launch into and checks it can reach the
+// internet: the zone's default subnet, or n3x:subnetId, whose route table needs a 0.0.0.0/0
+// route to an internet gateway for the Elastic IPs and the runners' downloads.
+func checkSubnet(cfg Config, p *placement, f *accountFacts) []error {
+	if cfg.SubnetID == "" {
+		if f.defaultSubnet == "" && f.subnetsErr == nil {
+			return []error{configError{keyAvailabilityZone, fmt.Sprintf("places the runners in %s, where the default VPC %s has no default subnet; "+
+				"create it (aws ec2 create-default-subnet --availability-zone %s) or pin a zone that has one", p.Zone, p.VpcID, p.Zone), placeholderFix(keyAvailabilityZone, "<zone with a default subnet>")}}
+		}
+		p.SubnetID = f.defaultSubnet
+		return nil
+	}
+	if f.routesErr != nil || slices.ContainsFunc(f.routes, func(r ec2.GetRouteTableRoute) bool {
+		return r.CidrBlock == "0.0.0.0/0" && strings.HasPrefix(r.GatewayId, "igw-")
+	}) {
+		return nil
+	}
+	return []error{configError{keySubnetID, fmt.Sprintf("is %s, whose route table %s has no 0.0.0.0/0 route to an internet gateway; "+
+		"the Elastic IPs and the runners' downloads need one: name a public subnet, or add the route to an internet gateway", cfg.SubnetID, f.routeTableID),
+		placeholderFix(keySubnetID, "<public-subnet-id>")}}
+}
+
+// checkInstanceType checks that the runner's instance type exists, runs its
+// architecture and is offered in the zone. When it is not, the fix is a zone that offers
+// every type (for a stack whose zone holds no caches yet), or another type.
+func checkInstanceType(cfg Config, a architecture, p placement, f *accountFacts) []error {
+	typ := f.types[a.kind]
+	typeFix := placeholderFix(a.instanceTypeKey, fmt.Sprintf("<%s instance type>", a.arch))
+	if typ.err != nil {
+		return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which EC2 does not know in this region (%v)", a.instanceType, typ.err), typeFix}}
+	}
+	if !slices.Contains(typ.info.SupportedArchitectures, a.arch) {
+		return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which runs %s, but the %s runners' AMI is %s",
+			a.instanceType, strings.Join(typ.info.SupportedArchitectures, "/"), a.kind, a.arch), typeFix}}
+	}
+	offered := f.offerings.Offered[a.instanceType]
+	if p.Zone == "" || slices.Contains(offered, p.Zone) {
+		return nil
+	}
+	where := "no zone of this region offers it"
+	if len(offered) > 0 {
+		where = "zones that do: " + strings.Join(offered, ", ")
+	}
+	everyType := f.offerings.zonesOfferingAll(instanceTypes(cfg))
+	if len(f.volumes) == 0 && cfg.SubnetID == "" && len(everyType) > 0 {
+		// Nothing lives in the zone yet: move it, not the type.
+		return []error{configError{keyAvailabilityZone, fmt.Sprintf("is %s, which does not offer %s (n3x:%s; %s); zones that offer every configured type: %s",
+			p.Zone, a.instanceType, a.instanceTypeKey, where, strings.Join(everyType, ", ")), setFix(keyAvailabilityZone, everyType[0])}}
+	}
+	return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which is not offered in %s, the zone of this stack's runners and caches (%s); "+
+		"pick a type offered there, or move the fleet (and empty its caches) with n3x:availabilityZone or n3x:subnetId", a.instanceType, p.Zone, where), typeFix}}
 }
 
 // checkAMI checks that the runner's AMI can launch here: it exists and is available, is
 // built for the runner's architecture with an EBS root and the ENA driver its instance
-// type needs, and fits on the configured root volume. An AMI that has gone (deregistered)
-// or is deprecated while a runner of this stack still runs it only warns: nothing needs
-// it until that runner is replaced, and it must not block an unrelated urgent change.
-func checkAMI(ctx *pulumi.Context, cfg Config, spec architecture, instanceType *ec2.GetInstanceTypeResult) ([]error, []string) {
-	ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
-		Filters:           []ec2.GetAmiFilter{{Name: "image-id", Values: []string{spec.ami}}},
-		IncludeDeprecated: pulumi.BoolRef(true),
-	})
-	if err != nil {
-		if running := runnersOfAMI(ctx, spec.ami); len(running) > 0 {
+// type needs, fits on the configured root volume and, for Spot, requires IMDSv2 itself.
+// An AMI that has gone (deregistered) while a runner of this stack still runs it only
+// warns: nothing needs it until that runner is replaced.
+func checkAMI(cfg Config, a architecture, f *accountFacts) ([]error, []string) {
+	fix := placeholderFix(a.amiKey, "<your-ami-id>")
+	found := f.amis[a.kind]
+	if found.err != nil {
+		if running := f.amiRunners[a.kind]; len(running) > 0 {
 			return nil, []string{fmt.Sprintf("n3x:%s is %s, which this account can no longer find (deregistered?), but %s still runs it; "+
-				"it keeps running, but anything that replaces it will fail until you register a current AMI: pulumi config set n3x:%s %s",
-				spec.amiKey, spec.ami, strings.Join(running, ", "), spec.amiKey, configExamples[spec.amiKey])}
+				"it keeps running, but anything that replaces it will fail until you register a current AMI: %s",
+				a.amiKey, a.ami, strings.Join(running, ", "), fix)}
 		}
-		return []error{configError{spec.amiKey, fmt.Sprintf("is %s, which this account cannot find in this region (%v); AMIs are regional, so register or copy it here",
-			spec.ami, err), configExamples[spec.amiKey]}}, nil
+		return []error{configError{a.amiKey, fmt.Sprintf("is %s, which this account cannot find in this region (%v); AMIs are regional, so register or copy it here",
+			a.ami, found.err), fix}}, nil
 	}
+	ami := found.ami
 	problem := func(format string, args ...any) error {
-		return configError{spec.amiKey, fmt.Sprintf("is %s, ", spec.ami) + fmt.Sprintf(format, args...), configExamples[spec.amiKey]}
+		return configError{a.amiKey, fmt.Sprintf("is %s, ", a.ami) + fmt.Sprintf(format, args...), fix}
 	}
-	var found []error
+	var problems []error
 	if ami.State != "available" {
-		found = append(found, problem("which is %s, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids %s)", ami.State, spec.ami))
+		problems = append(problems, problem("which is %s, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids %s)", ami.State, a.ami))
 	}
-	if ami.Architecture != spec.arch {
-		found = append(found, problem("an %s AMI, but the %s runner needs an %s AMI", ami.Architecture, spec.kind, spec.arch))
+	if ami.Architecture != a.arch {
+		problems = append(problems, problem("an %s AMI, but the %s runners need an %s AMI", ami.Architecture, a.kind, a.arch))
 	}
 	if ami.RootDeviceType != "ebs" {
-		found = append(found, problem("whose root device is %s; the runners need an EBS-backed AMI", ami.RootDeviceType))
+		problems = append(problems, problem("whose root device is %s; the runners need an EBS-backed AMI", ami.RootDeviceType))
 	}
-	if !ami.EnaSupport && enaRequired(instanceType) {
-		found = append(found, problem("which has no ENA support, and %s launches only from AMIs with the ENA driver; register it with --ena-support", spec.instanceType))
+	if !ami.EnaSupport && enaRequired(f.types[a.kind].info) {
+		problems = append(problems, problem("which has no ENA support, and %s launches only from AMIs with the ENA driver; register it with --ena-support", a.instanceType))
+	}
+	// RequestSpotInstances has no metadata options (EC2 API reference,
+	// RequestSpotLaunchSpecification), so a Spot runner requires IMDSv2 only when its AMI does.
+	if cfg.Capacity == capacitySpot && ami.ImdsSupport != "v2.0" {
+		problems = append(problems, problem("which does not require IMDSv2 (imdsSupport %q), and a Spot runner gets its metadata options only from its AMI; "+
+			"mark the AMI (aws ec2 modify-image-attribute --image-id %s --imds-support v2.0, which cannot be undone) or register it with --imds-support v2.0",
+			ami.ImdsSupport, a.ami))
 	}
 	if size := rootSnapshotSize(ami); cfg.RootVolumeSize < size {
-		found = append(found, configError{keyRootVolumeSize, fmt.Sprintf("is %d GiB, smaller than the %d GiB root snapshot of %s (n3x:%s)",
-			cfg.RootVolumeSize, size, spec.ami, spec.amiKey), strconv.Itoa(size)})
+		problems = append(problems, configError{keyRootVolumeSize, fmt.Sprintf("is %d GiB, smaller than the %d GiB root snapshot of %s (n3x:%s)",
+			cfg.RootVolumeSize, size, a.ami, a.amiKey), setFix(keyRootVolumeSize, strconv.Itoa(size))})
 	}
 	var warnings []string
 	if deprecated, err := time.Parse(time.RFC3339, ami.DeprecationTime); err == nil && deprecated.Before(time.Now()) {
-		warnings = append(warnings, fmt.Sprintf("n3x:%s is %s, deprecated since %s; it still launches for its owner, but register a current AMI: pulumi config set n3x:%s %s",
-			spec.amiKey, spec.ami, ami.DeprecationTime, spec.amiKey, configExamples[spec.amiKey]))
+		warnings = append(warnings, fmt.Sprintf("n3x:%s is %s, deprecated since %s; it still launches for its owner, but register a current AMI: %s",
+			a.amiKey, a.ami, ami.DeprecationTime, fix))
 	}
-	return found, warnings
+	return problems, warnings
 }
 
 // enaRequired says whether the instance type launches only from ENA AMIs: every Nitro
 // type does. An unknown type (already reported) or an unreported answer counts as yes.
 func enaRequired(instanceType *ec2.GetInstanceTypeResult) bool {
 	return instanceType == nil || (instanceType.EnaSupport != "supported" && instanceType.EnaSupport != "unsupported")
-}
-
-// runnersOfAMI lists this stack's runner instances (running or stopped) launched from the AMI.
-func runnersOfAMI(ctx *pulumi.Context, ami string) []string {
-	found, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{
-		InstanceTags:       map[string]string{"Project": ctx.Project(), "Stack": ctx.Stack(), "Role": runnerRole},
-		InstanceStateNames: []string{"pending", "running", "stopping", "stopped"},
-		Filters:            []ec2.GetInstancesFilter{{Name: "image-id", Values: []string{ami}}},
-	})
-	if err != nil {
-		return nil
-	}
-	return found.Ids
 }
 
 // rootSnapshotSize is the size in GiB of the AMI's root device snapshot, 0 if unknown.
@@ -126,80 +177,136 @@ func rootSnapshotSize(ami *ec2.LookupAmiResult) int {
 	return 0
 }
 
-// checkInstanceType checks that the runner's instance type exists, runs its
-// architecture and is offered in the zone (when the zone is known). It returns what EC2
-// says of the type, nil when it does not know it.
-func checkInstanceType(ctx *pulumi.Context, spec architecture, zone string, offers zoneOfferings) (*ec2.GetInstanceTypeResult, []error) {
-	info, err := ec2.GetInstanceType(ctx, &ec2.GetInstanceTypeArgs{InstanceType: spec.instanceType})
-	if err != nil {
-		return nil, []error{configError{spec.instanceTypeKey, fmt.Sprintf("is %s, which EC2 does not know in this region (%v)",
-			spec.instanceType, err), configDefaults[spec.instanceTypeKey]}}
+// checkProtectedVolumes stops, before anything is registered, a change that would delete
+// protected data volumes: fewer runners than the stack has, Graviton removed, or a zone
+// move. Pulumi would otherwise terminate those runners and release their addresses first,
+// and only then fail on the protected volumes.
+func checkProtectedVolumes(cfg Config, prev previousDeployment, p placement) []error {
+	if !cfg.ProtectVolumes {
+		return nil
 	}
-	if !slices.Contains(info.SupportedArchitectures, spec.arch) {
-		return info, []error{configError{spec.instanceTypeKey, fmt.Sprintf("is %s, which runs %s, but the %s runner's AMI is %s",
-			spec.instanceType, strings.Join(info.SupportedArchitectures, "/"), spec.kind, spec.arch), configDefaults[spec.instanceTypeKey]}}
+	var found []error
+	configured := map[string]bool{}
+	for _, spec := range runnerSpecs(cfg) {
+		configured[spec.name] = true
 	}
-	if zone == "" || slices.Contains(offers.Offered[spec.instanceType], zone) {
-		return info, nil
+	counts := map[string]int{} // previous runners by kind
+	var removed []string
+	for _, name := range prev.names() {
+		kind := strings.SplitN(name, "-", 2)[0]
+		counts[kind] = max(counts[kind], runnerNumber(name))
+		if !configured[name] {
+			removed = append(removed, name)
+		}
 	}
-	where := "no zone of this region offers it"
-	if zones := offers.Offered[spec.instanceType]; len(zones) > 0 {
-		where = "zones that do: " + strings.Join(zones, ", ")
+	if len(removed) > 0 {
+		key, fix := keyX86Count, setFix(keyX86Count, strconv.Itoa(counts["x86"]))
+		if cfg.AmiArm64 == "" && counts["graviton"] > 0 {
+			key, fix = keyAmiArm64, placeholderFix(keyAmiArm64, "<the Graviton AMI id>")
+		} else if counts["graviton"] > cfg.GravitonCount && cfg.AmiArm64 != "" {
+			key, fix = keyGravitonCount, setFix(keyGravitonCount, strconv.Itoa(counts["graviton"]))
+		}
+		found = append(found, configError{key, fmt.Sprintf("removes the runners %s, whose data volumes are protected (n3x:%s); "+
+			"keep them, or release the volumes first (pulumi config set n3x:%s false && pulumi up) and then remove the runners",
+			strings.Join(removed, ", "), keyProtectVolumes, keyProtectVolumes), fix})
 	}
-	return info, []error{configError{spec.instanceTypeKey, fmt.Sprintf("is %s, which is not offered in %s, the zone of this stack's runners and caches (%s); "+
-		"pick another type, or move the fleet (and empty its caches) with n3x:availabilityZone or n3x:subnetId",
-		spec.instanceType, zone, where), configDefaults[spec.instanceTypeKey]}}
+	if len(p.Moving) > 0 {
+		key := keyAvailabilityZone
+		if cfg.SubnetID != "" {
+			key = keySubnetID
+		}
+		found = append(found, configError{key, fmt.Sprintf("moves the runners to %s, which replaces the protected data volumes %s; "+
+			"release them first (pulumi config set n3x:%s false && pulumi up), or stay", p.Zone, strings.Join(p.Moving, ", "), keyProtectVolumes), rmFix(key)})
+	}
+	return found
 }
 
-// preflightWarnings are the risks the deployment accepts, each naming the key to change.
-func preflightWarnings(cfg Config, p placement, volumes []stackVolume) []string {
+// runnerNumber is the number of a runner name: 1 for x86, 3 for x86-3.
+func runnerNumber(name string) int {
+	if _, n, found := strings.Cut(name, "-"); found {
+		if number, err := strconv.Atoi(n); err == nil {
+			return number
+		}
+	}
+	return 1
+}
+
+// configWarnings are the risks the configuration accepts, each naming the key to change.
+func configWarnings(cfg Config, p placement) []string {
 	var warnings []string
 	for _, family := range []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")} {
 		if coversAll(cfg.SSHCidrBlocks, family) {
 			warnings = append(warnings, fmt.Sprintf("n3x:%s opens all of %s: SSH (22) is open to the whole internet (Security Hub EC2.13, EC2.19), "+
 				"Harmonia behind Caddy (443) serves the whole /nix/store, build outputs included, to anyone, "+
-				"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it: pulumi config set n3x:%s %s",
-				keySSHCidrBlocks, family, keySSHCidrBlocks, configExamples[keySSHCidrBlocks]))
+				"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it to your address, or to none and use Session Manager: %s",
+				keySSHCidrBlocks, family, placeholderFix(keySSHCidrBlocks, "<your-ip>/32")))
 		}
 	}
 	if p.ZoneChosen {
 		warnings = append(warnings, fmt.Sprintf("n3x:%s is not set, so this new stack goes to %s, chosen by the instance types it offers; "+
-			"later runs keep the zone of its data volumes, but pin it to make that explicit: pulumi config set n3x:%s %s",
-			keyAvailabilityZone, p.Zone, keyAvailabilityZone, p.Zone))
+			"later runs keep the zone of its data volumes, but pin it to make that explicit: %s", keyAvailabilityZone, p.Zone, setFix(keyAvailabilityZone, p.Zone)))
 	}
 	if gaps := cfg.WorkingHours.gaps(time.Now()); len(gaps) > 0 {
 		warnings = append(warnings, fmt.Sprintf("n3x:%s starts or stops at a time that %s skips when daylight saving time begins (%s): "+
 			"that day the schedule cannot fire at that local time; move it out of the skipped hour",
 			keyWorkingHours, cfg.WorkingHours.Zone, strings.Join(gaps, ", ")))
 	}
-	var moving []string
-	for _, v := range volumes {
-		if p.Zone != "" && v.Zone != p.Zone {
-			moving = append(moving, fmt.Sprintf("%s (%s, in %s)", v.ID, v.Name, v.Zone))
+	if cfg.Capacity == capacitySpot {
+		if until, _ := time.Parse(time.RFC3339, spotRequestValidUntil); time.Until(until) < 365*24*time.Hour {
+			warnings = append(warnings, fmt.Sprintf("the Spot requests are valid until %s (spotRequestValidUntil in machine.go): move that date on, "+
+				"which replaces each Spot runner once, before EC2 cancels them", spotRequestValidUntil))
 		}
 	}
+	return warnings
+}
+
+// removalWarnings name the data volumes `pulumi up` deletes or replaces: those of runners
+// no longer configured, and those a zone move leaves behind. Both come from this stack's
+// own previous deployment, never from tags another stack could carry.
+func removalWarnings(cfg Config, prev previousDeployment, f *accountFacts) []string {
+	var warnings []string
+	configured := map[string]bool{}
+	for _, spec := range runnerSpecs(cfg) {
+		configured[spec.name] = true
+	}
 	var removed []string
-	configured := dataVolumeNames(cfg)
-	for _, v := range volumes {
-		if !slices.Contains(configured, v.Name) {
-			removed = append(removed, fmt.Sprintf("%s (%s)", v.ID, v.Name))
+	for _, name := range prev.names() {
+		if configured[name] {
+			continue
+		}
+		for _, role := range []string{"cache", "yocto"} {
+			if id := prev.runners[name].volumes[role]; id != "" {
+				removed = append(removed, fmt.Sprintf("%s (%s %s)", id, name, role))
+			}
 		}
 	}
 	if len(removed) > 0 {
 		warnings = append(warnings, fmt.Sprintf("the data volumes %s belong to no configured runner (n3x:%s, n3x:%s, n3x:%s): "+
-			"pulumi up deletes them with their caches (protected volumes make it fail instead)",
-			strings.Join(removed, ", "), keyX86Count, keyGravitonCount, keyAmiArm64))
-	}
-	if len(moving) > 0 {
-		key := keyAvailabilityZone
-		if cfg.SubnetID != "" {
-			key = keySubnetID
-		}
-		warnings = append(warnings, fmt.Sprintf("n3x:%s moves the runners to %s: pulumi up replaces the data volumes %s with new, empty ones there "+
-			"and deletes the old ones with their caches (protected volumes make it fail instead); to keep them: pulumi config set n3x:%s %s",
-			key, p.Zone, strings.Join(moving, ", "), keyAvailabilityZone, volumes[0].Zone))
+			"pulumi up deletes them, keeping a final snapshot of each (tagged %s=%s), from which a runner of that kind starts when you scale up again; "+
+			"protected volumes make it fail instead", strings.Join(removed, ", "), keyX86Count, keyGravitonCount, keyAmiArm64, snapshotTag, cfg.NamePrefix))
 	}
 	return warnings
+}
+
+// movingWarning names the data volumes a zone move replaces, and what the new ones hold.
+func movingWarning(cfg Config, prev previousDeployment, p placement, f *accountFacts) []string {
+	if len(p.Moving) == 0 {
+		return nil
+	}
+	var moving []string
+	from := ""
+	for _, id := range p.Moving {
+		runner, role := prev.volumeOwner(id)
+		from = f.volumes[id].zone
+		moving = append(moving, fmt.Sprintf("%s (%s %s, in %s)", id, runner, role, from))
+	}
+	key := keyAvailabilityZone
+	if cfg.SubnetID != "" {
+		key = keySubnetID
+	}
+	return []string{fmt.Sprintf("n3x:%s moves the runners to %s: pulumi up snapshots the data volumes %s, creates their replacements there from those snapshots "+
+		"(slow to read at first, as EBS loads their blocks), and deletes the old ones, keeping a final snapshot of each; to stay: %s",
+		key, p.Zone, strings.Join(moving, ", "), setFix(keyAvailabilityZone, from))}
 }
 
 // coversAll says whether the prefixes together cover all of space, such as 0.0.0.0/0

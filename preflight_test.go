@@ -17,35 +17,33 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 		want      []string
 	}{
 		{"arm64 AMI as amiX86", nil, []string{keyAmiX86, testAmiArm64},
-			[]string{"n3x:amiX86 is ami-0fedcba9876543210, an arm64 AMI, but the x86 runner needs an x86_64 AMI; fix: pulumi config set n3x:amiX86 ami-0123456789abcdef0"}},
+			[]string{"n3x:amiX86 is ami-0fedcba9876543210, an arm64 AMI, but the x86 runners need an x86_64 AMI; fix: pulumi config set n3x:amiX86 <your-ami-id>"}},
 		{"x86_64 AMI as amiArm64", nil, []string{keyAmiArm64, testAmiX86},
-			[]string{"n3x:amiArm64 is ami-0123456789abcdef0, an x86_64 AMI, but the graviton runner needs an arm64 AMI"}},
+			[]string{"n3x:amiArm64 is ami-0123456789abcdef0, an x86_64 AMI, but the graviton runners need an arm64 AMI"}},
 		{"unknown AMI", nil, []string{keyAmiX86, "ami-0000000011111111a"},
 			[]string{"n3x:amiX86 is ami-0000000011111111a, which this account cannot find in this region (Your query returned no results."}},
 		{"root snapshot bigger than root volume", func(a *fakeAWS) { a.amis[testAmiArm64] = fakeAMI{arch: "arm64", rootSnapshotGiB: 64} }, nil,
 			[]string{"n3x:rootVolumeSize is 50 GiB, smaller than the 64 GiB root snapshot of ami-0fedcba9876543210 (n3x:amiArm64); fix: pulumi config set n3x:rootVolumeSize 64"}},
 		{"arm64 instance type for x86", nil, []string{keyInstanceTypeX86, "c7g.2xlarge"},
-			[]string{"n3x:instanceTypeX86 is c7g.2xlarge, which runs arm64, but the x86 runner's AMI is x86_64; fix: pulumi config set n3x:instanceTypeX86 c6i.2xlarge"}},
+			[]string{"n3x:instanceTypeX86 is c7g.2xlarge, which runs arm64, but the x86 runners' AMI is x86_64; fix: pulumi config set n3x:instanceTypeX86 <x86_64 instance type>"}},
 		{"mac instance type for x86", nil, []string{keyInstanceTypeX86, "mac1.metal"},
-			[]string{"n3x:instanceTypeX86 is mac1.metal, which runs x86_64_mac, but the x86 runner's AMI is x86_64"}},
+			[]string{"n3x:instanceTypeX86 is mac1.metal, which runs x86_64_mac, but the x86 runners' AMI is x86_64"}},
 		{"unknown instance type", nil, []string{keyInstanceTypeGraviton, "c7g.9xlarge"},
 			[]string{"n3x:instanceTypeGraviton is c7g.9xlarge, which EC2 does not know in this region", "InvalidInstanceType"}},
-		{"pinned zone without the type", nil, []string{keyAvailabilityZone, "us-east-1a"},
-			[]string{"n3x:instanceTypeGraviton is c7g.2xlarge, which is not offered in us-east-1a, the zone of this stack's runners and caches (zones that do: us-east-1b, us-east-1c); " +
-				"pick another type, or move the fleet (and empty its caches) with n3x:availabilityZone or n3x:subnetId; fix: pulumi config set n3x:instanceTypeGraviton c7g.2xlarge"}},
 		{"type offered in no standard zone", func(a *fakeAWS) {
 			a.instanceTypes["c7gn.2xlarge"] = []string{"arm64"}
 			a.offerings["c7gn.2xlarge"] = []string{"us-east-1-bos-1a"}
 		}, []string{keyInstanceTypeGraviton, "c7gn.2xlarge"},
-			[]string{"n3x:instanceTypeGraviton is c7gn.2xlarge, which is not offered in us-east-1b, the zone of this stack's runners and caches (no zone of this region offers it)"}},
+			[]string{"n3x:instanceTypeGraviton is c7gn.2xlarge, which is not offered in us-east-1b, the zone of this stack's runners and caches (no zone of this region offers it)",
+				"fix: pulumi config set n3x:instanceTypeGraviton <arm64 instance type>"}},
 		{"zone of another region", nil, []string{keyAvailabilityZone, "eu-west-1a"},
-			[]string{"n3x:availabilityZone is eu-west-1a, not an available zone of this region (zones: us-east-1a, us-east-1b, us-east-1c, us-east-1d); fix: pulumi config set n3x:availabilityZone us-east-1a"}},
+			[]string{"n3x:availabilityZone is eu-west-1a, not an available zone of this region (zones: us-east-1a, us-east-1b, us-east-1c, us-east-1d); fix: pulumi config set n3x:availabilityZone us-east-1b"}},
 		{"local zone", nil, []string{keyAvailabilityZone, "us-east-1-bos-1a"},
 			[]string{"n3x:availabilityZone is us-east-1-bos-1a, not an available zone of this region"}},
 		{"no default VPC", func(a *fakeAWS) { a.defaultVPC = "" }, nil,
-			[]string{"n3x:subnetId is unset and this region has no default VPC; name a public subnet for the runners; fix: pulumi config set n3x:subnetId subnet-0123456789abcdef0"}},
+			[]string{"n3x:subnetId is unset and this region has no default VPC; name a public subnet for the runners; fix: pulumi config set n3x:subnetId <your-subnet-id>"}},
 		{"unknown subnet", nil, []string{keySubnetID, "subnet-0000000011111111a", keyAvailabilityZone, ""},
-			[]string{"n3x:subnetId names a subnet this account cannot read in this region (no matching EC2 Subnet found)"}},
+			[]string{"n3x:subnetId is subnet-0000000011111111a, a subnet this account cannot read in this region (no matching EC2 Subnet found)"}},
 		{"zone contradicts subnet", nil, []string{keySubnetID, testSubnet},
 			[]string{"n3x:availabilityZone is us-east-1b but subnet subnet-0123456789abcdef0 is in us-east-1c; with n3x:subnetId set the zone follows the subnet; fix: pulumi config rm n3x:availabilityZone"}},
 		{"auto zone impossible", func(a *fakeAWS) {
@@ -55,7 +53,7 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 		}, []string{keyAvailabilityZone, "", keyInstanceTypeGraviton, "c7gn.2xlarge"},
 			[]string{"n3x:availabilityZone is unset and no zone of the region offers all of c6i.2xlarge, c7gn.2xlarge"}},
 		{"pending AMI", func(a *fakeAWS) { a.amis[testAmiX86] = fakeAMI{arch: "x86_64", state: "pending"} }, nil,
-			[]string{"n3x:amiX86 is ami-0123456789abcdef0, which is pending, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids ami-0123456789abcdef0); fix: pulumi config set n3x:amiX86 ami-0123456789abcdef0"}},
+			[]string{"n3x:amiX86 is ami-0123456789abcdef0, which is pending, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids ami-0123456789abcdef0); fix: pulumi config set n3x:amiX86 <your-ami-id>"}},
 		{"AMI without ENA", func(a *fakeAWS) { a.amis[testAmiArm64] = fakeAMI{arch: "arm64", noENA: true} }, nil,
 			[]string{"n3x:amiArm64 is ami-0fedcba9876543210, which has no ENA support, and c7g.2xlarge launches only from AMIs with the ENA driver; register it with --ena-support"}},
 		{"instance-store AMI", func(a *fakeAWS) { a.amis[testAmiX86] = fakeAMI{arch: "x86_64", rootDeviceType: "instance-store"} }, nil,
@@ -68,8 +66,11 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 			[]string{"n3x:subnetId is subnet-0aaaaaaaaaaaaaaaa, whose route table rtb-private has no 0.0.0.0/0 route to an internet gateway; the Elastic IPs and the runners' downloads need one"}},
 		{"main route table without an internet gateway", func(a *fakeAWS) { a.routes["main"] = nil }, []string{keySubnetID, testSubnet, keyAvailabilityZone, ""},
 			[]string{"n3x:subnetId is subnet-0123456789abcdef0, whose route table main has no 0.0.0.0/0 route to an internet gateway"}},
+		{"Spot from an AMI that allows IMDSv1", func(a *fakeAWS) { a.amis[testAmiX86] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8} }, []string{keyCapacity, "spot"},
+			[]string{`n3x:amiX86 is ami-0123456789abcdef0, which does not require IMDSv2 (imdsSupport ""), and a Spot runner gets its metadata options only from its AMI; ` +
+				"mark the AMI (aws ec2 modify-image-attribute --image-id ami-0123456789abcdef0 --imds-support v2.0, which cannot be undone) or register it with --imds-support v2.0"}},
 		{"several problems at once", nil, []string{keyAmiX86, testAmiArm64, keyAmiArm64, testAmiX86, keyInstanceTypeX86, "c7g.2xlarge"},
-			[]string{"(3 problems)", "n3x:amiX86 is ami-0fedcba9876543210, an arm64 AMI", "n3x:amiArm64 is ami-0123456789abcdef0, an x86_64 AMI",
+			[]string{"n3x configuration: 3 problems", "n3x:amiX86 is ami-0fedcba9876543210, an arm64 AMI", "n3x:amiArm64 is ami-0123456789abcdef0, an x86_64 AMI",
 				"n3x:instanceTypeX86 is c7g.2xlarge, which runs arm64"}},
 	}
 	for _, tc := range cases {
@@ -99,7 +100,7 @@ func TestPreflightWarnings(t *testing.T) {
 	chosen := placement{Zone: "us-east-1b", ZoneChosen: true}
 	open := "n3x:sshCidrBlocks opens all of 0.0.0.0/0: SSH (22) is open to the whole internet (Security Hub EC2.13, EC2.19), " +
 		"Harmonia behind Caddy (443) serves the whole /nix/store, build outputs included, to anyone, " +
-		"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it: pulumi config set n3x:sshCidrBlocks 203.0.113.0/24"
+		"and apt-cacher-ng (3142) is an open proxy (EC2.18); restrict it to your address, or to none and use Session Manager: pulumi config set n3x:sshCidrBlocks <your-ip>/32"
 	cases := []struct {
 		name  string
 		cidrs string
@@ -124,7 +125,7 @@ func TestPreflightWarnings(t *testing.T) {
 			for _, cidr := range strings.Split(tc.cidrs, ",") {
 				cfg.SSHCidrBlocks = append(cfg.SSHCidrBlocks, netip.MustParsePrefix(cidr))
 			}
-			got := preflightWarnings(cfg, tc.place, nil)
+			got := configWarnings(cfg, tc.place)
 			if len(got) != len(tc.want) {
 				t.Fatalf("warnings %q, want %d", got, len(tc.want))
 			}
@@ -145,6 +146,43 @@ func TestDefaultConfigWarns(t *testing.T) {
 	}
 }
 
+// Every fix a preflight problem prints either makes that problem go away when pasted, or
+// holds a placeholder.
+func TestPreflightFixesWork(t *testing.T) {
+	cases := []struct {
+		name      string
+		account   func(*fakeAWS)
+		overrides []string
+		key       string
+	}{
+		{"pinned zone without the Graviton type", nil, []string{keyAvailabilityZone, "us-east-1a"}, keyAvailabilityZone},
+		{"zone of another region", nil, []string{keyAvailabilityZone, "eu-west-1a"}, keyAvailabilityZone},
+		{"zone contradicts subnet", nil, []string{keySubnetID, testSubnet}, keyAvailabilityZone},
+		{"root snapshot bigger than root volume", func(a *fakeAWS) { a.amis[testAmiArm64] = fakeAMI{arch: "arm64", rootSnapshotGiB: 64} }, nil, keyRootVolumeSize},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			account := newFakeAWS()
+			if tc.account != nil {
+				tc.account(account)
+			}
+			values := testConfig(tc.overrides...)
+			d := deploy(t, account.clone(), "dev", true, values)
+			if d.err == nil {
+				t.Fatal("no problem")
+			}
+			fix, ok := fixLine(d.err.Error(), tc.key)
+			if !ok {
+				t.Fatalf("no fix for n3x:%s in %v", tc.key, d.err)
+			}
+			applyFix(t, values, nil, fix)
+			if again := deploy(t, account.clone(), "dev", true, values); again.err != nil && strings.Contains(again.err.Error(), "n3x:"+tc.key+" ") {
+				t.Errorf("after %s: %v", fix, again.err)
+			}
+		})
+	}
+}
+
 // An AMI that a runner of this stack still runs only warns when it is gone or
 // deprecated, so an urgent unrelated change still goes through.
 func TestAMIsInUseOnlyWarn(t *testing.T) {
@@ -155,14 +193,14 @@ func TestAMIsInUseOnlyWarn(t *testing.T) {
 	}{
 		{"deregistered", func(a *fakeAWS) { delete(a.amis, testAmiX86) },
 			"n3x:amiX86 is ami-0123456789abcdef0, which this account can no longer find (deregistered?), but x86-runner-id still runs it; " +
-				"it keeps running, but anything that replaces it will fail until you register a current AMI: pulumi config set n3x:amiX86 ami-0123456789abcdef0"},
+				"it keeps running, but anything that replaces it will fail until you register a current AMI: pulumi config set n3x:amiX86 <your-ami-id>"},
 		{"deprecated", func(a *fakeAWS) {
-			a.amis[testAmiArm64] = fakeAMI{arch: "arm64", rootSnapshotGiB: 8, deprecationTime: "2025-01-31T00:00:00Z"}
+			a.amis[testAmiArm64] = fakeAMI{arch: "arm64", rootSnapshotGiB: 8, deprecationTime: "2025-01-31T00:00:00Z", imdsSupport: "v2.0"}
 		}, "n3x:amiArm64 is ami-0fedcba9876543210, deprecated since 2025-01-31T00:00:00Z; it still launches for its owner, but register a current AMI"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			account := mustDeploy(t, testConfig()).aws.afterUp()
+			account := mustDeploy(t, testConfig()).next()
 			tc.account(account)
 			d := deploy(t, account, "dev", true, testConfig(keySSHCidrBlocks, "198.51.100.0/24"))
 			if d.err != nil {

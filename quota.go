@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
-
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/servicequotas"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"strings"
 )
 
 // EC2 quotas a new account's runner fleet meets first (Service Quotas codes).
@@ -18,46 +16,71 @@ const (
 // standardFamilies are the instance families the standard vCPU quotas count.
 var standardFamilies = []string{"a", "c", "d", "h", "i", "im", "is", "m", "r", "t", "z"}
 
+// vcpuQuotaCode is the vCPU quota the runners count against: Spot's with n3x:capacity spot.
+func vcpuQuotaCode(cfg Config) string {
+	if cfg.Capacity == capacitySpot {
+		return quotaSpotStandardVcpus
+	}
+	return quotaOnDemandStandardVcpus
+}
+
 // quotaError is a quota this stack alone would exceed, with the request that raises it.
 type quotaError struct {
 	name, code string
-	need, have int
+	runners    int    // what the runners need
+	surge      int    // what a rolling replacement needs on top
+	have       int    // the account's quota
+	unit       string // "vCPUs", "Elastic IPs"
 }
 
 func (e quotaError) Error() string {
-	return fmt.Sprintf("this stack needs %d of the quota %q (%s), the account has %d; request more: "+
+	need := e.runners + e.surge
+	why := fmt.Sprintf("%d %s for its runners", e.runners, e.unit)
+	if e.surge > 0 {
+		why += fmt.Sprintf(" and %d more while an AMI, instance-type or capacity change replaces them, which launches each architecture's next runner "+
+			"before its old one is stopped", e.surge)
+	}
+	return fmt.Sprintf("this stack needs %d %s of the quota %q (%s): %s; the account has %d; request more: "+
 		"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code %s --desired-value %d",
-		e.need, e.name, e.code, e.have, e.code, e.need)
+		need, e.unit, e.name, e.code, why, e.have, e.code, need)
 }
 
 // checkQuotas fails when the stack's runners alone would exceed the account's vCPU quota
-// (Spot's with n3x:capacity spot) or its Elastic IP quota, which EC2 would otherwise
-// refuse half-way through `pulumi up` (VcpuLimitExceeded, AddressLimitExceeded). A quota
-// the caller may not read only warns. vcpus holds each instance type's vCPUs.
-func checkQuotas(ctx *pulumi.Context, cfg Config, vcpus map[string]int) ([]error, []string) {
-	needs := map[string]int{quotaElasticIPs: len(runnerSpecs(cfg))}
-	vcpuQuota := quotaOnDemandStandardVcpus
-	if cfg.Capacity == capacitySpot {
-		vcpuQuota = quotaSpotStandardVcpus
-	}
-	var found []error
+// or its Elastic IP quota, which EC2 would otherwise refuse half-way through `pulumi up`
+// (VcpuLimitExceeded, MaxSpotInstanceCountExceeded, AddressLimitExceeded). Replacements are
+// create-before-delete, one runner per architecture at a time, so the vCPU quota must hold
+// one more runner of each architecture. Elastic IPs are never replaced (their replacing
+// inputs, eip.go's domain and pools, are constants here), so they need one per runner. A
+// quota the caller may not read only warns.
+func checkQuotas(cfg Config, f *accountFacts) ([]error, []string) {
+	code := vcpuQuotaCode(cfg)
+	vcpu := quotaError{code: code, unit: "vCPUs"}
 	var warnings []string
 	for _, a := range architectures(cfg) {
+		typ := f.types[a.kind]
+		if typ.err != nil {
+			continue // reported as an unknown type
+		}
 		if !slices.Contains(standardFamilies, family(a.instanceType)) {
 			warnings = append(warnings, fmt.Sprintf("n3x:%s is %s, outside the standard families: its vCPU quota is not checked", a.instanceTypeKey, a.instanceType))
 			continue
 		}
-		needs[vcpuQuota] += a.count * vcpus[a.instanceType]
+		vcpu.runners += a.count * typ.info.DefaultVcpus
+		vcpu.surge += typ.info.DefaultVcpus
 	}
-	for _, code := range []string{vcpuQuota, quotaElasticIPs} {
-		quota, err := servicequotas.LookupServiceQuota(ctx, &servicequotas.LookupServiceQuotaArgs{ServiceCode: "ec2", QuotaCode: pulumi.StringRef(code)})
-		if err != nil {
-			warnings = append(warnings, fmt.Sprintf("could not read the EC2 quota %s (%v), so preview cannot tell whether the %d this stack needs fit; "+
-				"allow servicequotas:GetServiceQuota to have it checked", code, err, needs[code]))
+	addresses := quotaError{code: quotaElasticIPs, unit: "Elastic IPs", runners: len(runnerSpecs(cfg))}
+	var found []error
+	for _, need := range []quotaError{vcpu, addresses} {
+		quota := f.quotas[need.code]
+		if quota.err != nil {
+			warnings = append(warnings, fmt.Sprintf("could not read the EC2 quota %s (%v), so preview cannot tell whether the %d %s this stack needs fit; "+
+				"allow servicequotas:GetAWSDefaultServiceQuota and servicequotas:GetServiceQuota (iam/preview-policy.json) to have it checked",
+				need.code, firstLine(quota.err), need.runners+need.surge, need.unit))
 			continue
 		}
-		if need := needs[code]; need > int(quota.Value) {
-			found = append(found, quotaError{name: quota.QuotaName, code: code, need: need, have: int(quota.Value)})
+		if need.runners+need.surge > int(quota.value) {
+			need.name, need.have = quota.name, int(quota.value)
+			found = append(found, need)
 		}
 	}
 	return found, warnings
@@ -71,4 +94,10 @@ func family(instanceType string) string {
 		}
 	}
 	return instanceType
+}
+
+// firstLine is an error's first line, for a warning.
+func firstLine(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }

@@ -23,6 +23,9 @@ type sharedResources struct {
 	placement     placement
 	securityGroup *ec2.SecurityGroup
 	keyPair       *ec2.KeyPair
+	identity      runnerIdentity
+	sources       map[string]volumeSource // by runner name and role
+	region        string
 }
 
 // newRunner builds one runner from its spec. The instance is disposable (a new AMI
@@ -31,7 +34,8 @@ type sharedResources struct {
 // so an AMI upgrade takes those runners down one at a time.
 func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, after []pulumi.Resource) (*runner, error) {
 	name := spec.physicalName(cfg)
-	instance, err := newMachine(ctx, cfg, spec, shared, name, after)
+	deps := append([]pulumi.Resource{shared.keyPair, shared.identity.profile}, after...)
+	instance, err := newMachine(ctx, cfg, spec, shared, name, []pulumi.ResourceOption{pulumi.DependsOn(deps)})
 	if err != nil {
 		return nil, err
 	}
@@ -40,14 +44,25 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 	// first and the instance sees its data volumes in the same order on every boot.
 	var previous []pulumi.Resource
 	for _, vol := range dataVolumeSpecs(cfg) {
-		volume, attachment, err := newDataVolume(ctx, cfg, spec, vol, name+"-"+vol.role, shared.placement.Zone, instance, previous)
+		volume, err := newDataVolume(ctx, cfg, spec, vol, shared)
 		if err != nil {
 			return nil, err
 		}
+		attachment, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
+			DeviceName:                  pulumi.String(vol.device),
+			VolumeId:                    volume.ID(),
+			InstanceId:                  instance.id,
+			StopInstanceBeforeDetaching: pulumi.Bool(true),
+		}, pulumi.DeleteBeforeReplace(true), pulumi.DependsOn(previous))
+		if err != nil {
+			return nil, fmt.Errorf("%s attachment of %s: %w", vol.role, name, err)
+		}
 		r.volumes[vol.role], previous = volume, []pulumi.Resource{attachment}
 	}
+	// The address moves only once the new instance holds the data volumes: a roll that fails
+	// before leaves it on the instance that still has them.
 	var association *ec2.EipAssociation
-	if r.address, association, err = newAddress(ctx, spec, name+"-address", instance); err != nil {
+	if r.address, association, err = newAddress(ctx, spec, name+"-address", instance, previous); err != nil {
 		return nil, err
 	}
 	r.serving = append(previous, association)
@@ -55,38 +70,48 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 }
 
 // newDataVolume creates a volume in the runner's zone, known before the instance exists,
-// and attaches it after the attachments it is given. The attachment is deleted before it
-// is replaced, and stops the instance before detaching, so NixOS exports the ZFS pool and
-// unmounts cleanly first.
-func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, name, zone string, instance machine,
-	after []pulumi.Resource) (*ebs.Volume, *ec2.VolumeAttachment, error) {
-	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, &ebs.VolumeArgs{
-		AvailabilityZone: pulumi.String(zone),
+// from what preflight chose: nothing for a volume that exists (its snapshotId, which forces
+// a new volume, is left as the volume has it), the newest snapshot of its kind for a new one,
+// or a snapshot of the volume it replaces in a zone move.
+func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, shared sharedResources) (*ebs.Volume, error) {
+	name := spec.physicalName(cfg) + "-" + vol.role
+	src := shared.sources[spec.name+"/"+vol.role]
+	tags := dataVolumeTags(ctx, cfg, spec, vol)
+	if src.finalSnapshot {
+		tags[finalSnapshotTag] = pulumi.String("true")
+	}
+	args := &ebs.VolumeArgs{
+		AvailabilityZone: pulumi.String(shared.placement.Zone),
 		Type:             pulumi.String("gp3"),
 		Size:             pulumi.Int(vol.SizeGiB),
 		Iops:             pulumi.Int(vol.Iops),
 		Throughput:       pulumi.Int(vol.ThroughputMiBs),
 		Encrypted:        pulumi.Bool(true),
-		Tags:             runnerTags(ctx, spec, name, vol.purpose),
-	}, pulumi.Protect(cfg.ProtectVolumes))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s volume %s: %w", vol.role, name, err)
+		FinalSnapshot:    pulumi.Bool(src.finalSnapshot),
+		Tags:             tags,
 	}
-	attachment, err := ec2.NewVolumeAttachment(ctx, spec.name+"-"+vol.role+"-attachment", &ec2.VolumeAttachmentArgs{
-		DeviceName:                  pulumi.String(vol.device),
-		VolumeId:                    volume.ID(),
-		InstanceId:                  instance.id,
-		StopInstanceBeforeDetaching: pulumi.Bool(true),
-	}, pulumi.DeleteBeforeReplace(true), pulumi.DependsOn(after))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s attachment of %s: %w", vol.role, name, err)
+	if src.snapshotID != "" {
+		args.SnapshotId = pulumi.String(src.snapshotID)
 	}
-	return volume, attachment, nil
+	var deps []pulumi.Resource
+	if src.moveFrom != "" {
+		snapshot, err := newDepartureSnapshot(ctx, cfg, spec, vol, src.moveFrom, "move")
+		if err != nil {
+			return nil, err
+		}
+		args.SnapshotId, deps = snapshot.ID().ToStringOutput(), []pulumi.Resource{snapshot}
+	}
+	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, args, pulumi.Protect(cfg.ProtectVolumes), pulumi.DependsOn(deps))
+	if err != nil {
+		return nil, fmt.Errorf("%s volume %s: %w", vol.role, name, err)
+	}
+	return volume, nil
 }
 
-// newAddress gives the runner an Elastic IP that outlives its instances; the association
-// is deleted before it is replaced because an address has one instance at a time.
-func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance machine) (*ec2.Eip, *ec2.EipAssociation, error) {
+// newAddress gives the runner an Elastic IP that outlives its instances. The association
+// is deleted before it is replaced, because an address has one instance at a time, and is
+// made only after the resources in after: the runner's attachments.
+func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance machine, after []pulumi.Resource) (*ec2.Eip, *ec2.EipAssociation, error) {
 	address, err := ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
 		Tags:   runnerTags(ctx, spec, name, ""),
@@ -97,7 +122,7 @@ func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance mach
 	association, err := ec2.NewEipAssociation(ctx, spec.name+"-address-association", &ec2.EipAssociationArgs{
 		AllocationId: address.AllocationId,
 		InstanceId:   instance.id,
-	}, pulumi.DeleteBeforeReplace(true))
+	}, pulumi.DeleteBeforeReplace(true), pulumi.DependsOn(after))
 	if err != nil {
 		return nil, nil, fmt.Errorf("elastic IP association %s: %w", name, err)
 	}
@@ -122,18 +147,20 @@ func (r *runner) outputs() map[string]pulumi.Input {
 	}
 }
 
-// listing is the runner's entry in the runners output, for scripts.
-func (r *runner) listing() pulumi.Map {
+// listing is the runner's entry in the runners output, for scripts and for the next
+// update, which reads it back (previous.go).
+func (r *runner) listing(region string) pulumi.Map {
 	return pulumi.Map{
-		"name":          pulumi.String(r.spec.name),
-		"architecture":  pulumi.String(r.spec.arch),
-		"instanceId":    r.machine.id,
-		"publicIp":      r.address.PublicIp,
-		"publicDns":     r.address.PublicDns,
-		"privateIp":     r.machine.privateIP,
-		"privateDns":    r.machine.privateDNS,
-		"sshCommand":    pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
-		"cacheVolumeId": r.volumes["cache"].ID().ToStringOutput(),
-		"yoctoVolumeId": r.volumes["yocto"].ID().ToStringOutput(),
+		"name":              pulumi.String(r.spec.name),
+		"architecture":      pulumi.String(r.spec.arch),
+		"instanceId":        r.machine.id,
+		"publicIp":          r.address.PublicIp,
+		"publicDns":         r.address.PublicDns,
+		"privateIp":         r.machine.privateIP,
+		"privateDns":        r.machine.privateDNS,
+		"sshCommand":        pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
+		"ssmSessionCommand": pulumi.Sprintf("aws ssm start-session --region %s --target %s", region, r.machine.id),
+		"cacheVolumeId":     r.volumes["cache"].ID().ToStringOutput(),
+		"yoctoVolumeId":     r.volumes["yocto"].ID().ToStringOutput(),
 	}
 }

@@ -43,6 +43,12 @@ func TestRunnerInstances(t *testing.T) {
 			if _, ok := instance.inputs["subnetId"]; ok {
 				t.Errorf("subnetId set without n3x:subnetId: %v", instance.inputs["subnetId"])
 			}
+			if got, want := str(t, instance, "iamInstanceProfile"), "n3x-runner"; got != want {
+				t.Errorf("iamInstanceProfile = %q, want %q", got, want)
+			}
+			if !hasDependency(instance, "runner-profile") {
+				t.Errorf("instance does not wait for the instance profile: %v", instance.rpc.GetDependencies())
+			}
 			wantTags := map[string]string{"Name": "n3x-" + tc.runner + "-runner", "Project": "n3x", "Stack": "dev", "Arch": tc.arch, "Role": "build-runner"}
 			if got := tags(t, instance); !maps.Equal(got, wantTags) {
 				t.Errorf("tags = %v, want %v", got, wantTags)
@@ -95,6 +101,7 @@ func TestDataVolumesAndAttachments(t *testing.T) {
 				"volume iops":                            {num(t, volume, "iops"), tc.iops},
 				"volume throughput":                      {num(t, volume, "throughput"), tc.throughput},
 				"volume encrypted":                       {boolean(t, volume, "encrypted"), true},
+				"volume finalSnapshot":                   {boolean(t, volume, "finalSnapshot"), true},
 				"attachment deviceName":                  {str(t, attachment, "deviceName"), tc.device},
 				"attachment volumeId":                    {str(t, attachment, "volumeId"), volume.id},
 				"attachment instanceId":                  {str(t, attachment, "instanceId"), instance.id},
@@ -108,7 +115,7 @@ func TestDataVolumesAndAttachments(t *testing.T) {
 				}
 			}
 			wantTags := map[string]string{"Name": "n3x-" + tc.runner + "-runner-" + tc.role, "Project": "n3x", "Stack": "dev",
-				"Arch": tc.arch, "Role": "build-runner", "Purpose": tc.purpose}
+				"Arch": tc.arch, "Role": "build-runner", "Purpose": tc.purpose, "n3x:snapshots": "n3x", "n3x:final-snapshot": "true"}
 			if got := tags(t, volume); !maps.Equal(got, wantTags) {
 				t.Errorf("volume tags = %v, want %v", got, wantTags)
 			}
@@ -136,16 +143,6 @@ func TestDataVolumesAndAttachments(t *testing.T) {
 			}
 		})
 	}
-}
-
-// urnName is the logical name at the end of a URN.
-func urnName(urn string) string {
-	for i := len(urn) - 1; i > 0; i-- {
-		if urn[i] == ':' && urn[i-1] == ':' {
-			return urn[i+1:]
-		}
-	}
-	return urn
 }
 
 func TestVolumeZoneIsKnownAtPreview(t *testing.T) {
@@ -183,6 +180,10 @@ func TestElasticIPFollowsTheCurrentInstance(t *testing.T) {
 		if address.rpc.GetDeleteBeforeReplace() || len(address.rpc.GetDependencies()) != 0 {
 			t.Errorf("%s address must not depend on the instance (deps %v)", runner, address.rpc.GetDependencies())
 		}
+		// The address moves only once the new instance holds its volumes: after the last attachment.
+		if !hasDependency(association, runner+"-yocto-attachment") {
+			t.Errorf("%s association does not wait for the Yocto attachment: %v", runner, association.rpc.GetDependencies())
+		}
 	}
 }
 
@@ -218,7 +219,7 @@ func TestConfigChangesTouchOnlyWhatTheyName(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			aws := newFakeAWS()
+			aws := before.next()
 			aws.amis["ami-0aaaaaaaaaaaaaaaa"] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8}
 			after := deploy(t, aws, "dev", false, testConfig(tc.overrides...))
 			if after.err != nil {
@@ -235,7 +236,7 @@ func TestConfigChangesTouchOnlyWhatTheyName(t *testing.T) {
 						t.Errorf("%s input %s differs=%v: %v -> %v", old.name, key, differs, old.inputs[key], updated.inputs[key])
 					}
 				}
-				if len(updated.rpc.GetReplaceOnChanges()) > 0 {
+				if len(updated.rpc.GetReplaceOnChanges()) > 0 && old.typ != typeSpotRequest {
 					t.Errorf("%s has replaceOnChanges %v", old.name, updated.rpc.GetReplaceOnChanges())
 				}
 			}

@@ -17,7 +17,7 @@ func TestRunnerCounts(t *testing.T) {
 	account := newFakeAWS()
 	account.quotas[quotaElasticIPs] = fakeQuota{"EC2-VPC Elastic IPs", 10} // six runners, six addresses
 	countless := deploy(t, account, "dev", false, testConfig(keyAvailabilityZone, ""))
-	three := deploy(t, countless.aws.afterUp(), "dev", false, testConfig(keyAvailabilityZone, "", keyX86Count, "3", keyGravitonCount, "3"))
+	three := deploy(t, countless.next(), "dev", false, testConfig(keyAvailabilityZone, "", keyX86Count, "3", keyGravitonCount, "3"))
 	if three.err != nil {
 		t.Fatal(three.err)
 	}
@@ -34,7 +34,7 @@ func TestRunnerCounts(t *testing.T) {
 		}
 	}
 	for name, value := range countless.outputs {
-		if name != "monthlyCost" && name != "startRunnersCommand" && name != "runners" && fmt.Sprint(three.outputs[name]) != fmt.Sprint(value) {
+		if name != "monthlyCost" && name != "startRunnersCommand" && name != "runners" && name != "availabilityZone" && fmt.Sprint(three.outputs[name]) != fmt.Sprint(value) {
 			t.Errorf("output %s = %v with counts, %v without", name, three.outputs[name], value)
 		}
 	}
@@ -57,7 +57,7 @@ func TestRunnerCounts(t *testing.T) {
 	}
 
 	// Scaling down removes only the highest-numbered runners, and says which caches go.
-	two := deploy(t, three.aws.afterUp(), "dev", true, testConfig(keyAvailabilityZone, "", keyX86Count, "2", keyGravitonCount, "2"))
+	two := deploy(t, three.next(), "dev", true, testConfig(keyAvailabilityZone, "", keyX86Count, "2", keyGravitonCount, "2"))
 	if two.err != nil {
 		t.Fatal(two.err)
 	}
@@ -68,15 +68,24 @@ func TestRunnerCounts(t *testing.T) {
 		}
 	}
 	want := slices.Concat(runnerResources("graviton-3"), runnerResources("x86-3"))
+	for _, old := range slices.Concat(three.ofType(typeVolume)) {
+		if strings.Contains(old.name, "-3-") {
+			// the final snapshots of the volumes that go are the provider's (finalSnapshot)
+			if !boolean(t, old, "finalSnapshot") {
+				t.Errorf("%s goes without a final snapshot", old.name)
+			}
+		}
+	}
 	if slices.Sort(removed); !slices.Equal(removed, slices.Sorted(slices.Values(want))) {
 		t.Errorf("scaling 3 -> 2 removes %q, want %q", removed, want)
 	}
 	if replaced := plannedReplacements(t, three, two); len(replaced) != 0 {
 		t.Errorf("scaling down replaces %q", replaced)
 	}
-	warning := "the data volumes graviton-3-cache-id (n3x-graviton-3-runner-cache), graviton-3-yocto-id (n3x-graviton-3-runner-yocto), " +
-		"x86-3-cache-id (n3x-x86-3-runner-cache), x86-3-yocto-id (n3x-x86-3-runner-yocto) belong to no configured runner " +
-		"(n3x:x86Count, n3x:gravitonCount, n3x:amiArm64): pulumi up deletes them with their caches (protected volumes make it fail instead)"
+	warning := "the data volumes graviton-3-cache-id (graviton-3 cache), graviton-3-yocto-id (graviton-3 yocto), " +
+		"x86-3-cache-id (x86-3 cache), x86-3-yocto-id (x86-3 yocto) belong to no configured runner " +
+		"(n3x:x86Count, n3x:gravitonCount, n3x:amiArm64): pulumi up deletes them, keeping a final snapshot of each (tagged n3x:snapshots=n3x), " +
+		"from which a runner of that kind starts when you scale up again; protected volumes make it fail instead"
 	if !slices.Contains(two.warnings, warning) {
 		t.Errorf("warnings %q lack\n%q", two.warnings, warning)
 	}
@@ -96,7 +105,7 @@ func TestRunnersOfAnArchitectureRollOneByOne(t *testing.T) {
 	for _, tc := range cases {
 		var waitsFor []string
 		for _, urn := range d.find(t, typeInstance, tc.runner+"-runner").rpc.GetDependencies() {
-			if name := urnName(urn); name != "runner-key" && name != "runner-sg" {
+			if name := urnName(urn); name != "runner-key" && name != "runner-sg" && name != "runner-profile" {
 				waitsFor = append(waitsFor, name)
 			}
 		}
@@ -124,15 +133,16 @@ func TestRunnersOutput(t *testing.T) {
 		instance := d.find(t, typeInstance, name+"-runner")
 		address := d.find(t, typeEip, name+"-address")
 		want := map[string]any{
-			"architecture":  map[bool]string{true: "x86_64", false: "arm64"}[strings.HasPrefix(name, "x86")],
-			"instanceId":    instance.id,
-			"publicIp":      address.outputs["publicIp"].StringValue(),
-			"publicDns":     address.outputs["publicDns"].StringValue(),
-			"privateIp":     instance.outputs["privateIp"].StringValue(),
-			"privateDns":    instance.outputs["privateDns"].StringValue(),
-			"sshCommand":    "ssh root@" + address.outputs["publicIp"].StringValue(),
-			"cacheVolumeId": d.find(t, typeVolume, name+"-cache").id,
-			"yoctoVolumeId": d.find(t, typeVolume, name+"-yocto").id,
+			"architecture":      map[bool]string{true: "x86_64", false: "arm64"}[strings.HasPrefix(name, "x86")],
+			"instanceId":        instance.id,
+			"publicIp":          address.outputs["publicIp"].StringValue(),
+			"publicDns":         address.outputs["publicDns"].StringValue(),
+			"privateIp":         instance.outputs["privateIp"].StringValue(),
+			"privateDns":        instance.outputs["privateDns"].StringValue(),
+			"sshCommand":        "ssh root@" + address.outputs["publicIp"].StringValue(),
+			"ssmSessionCommand": "aws ssm start-session --region us-east-1 --target " + instance.id,
+			"cacheVolumeId":     d.find(t, typeVolume, name+"-cache").id,
+			"yoctoVolumeId":     d.find(t, typeVolume, name+"-yocto").id,
 		}
 		for key, value := range want {
 			if r[key] != value {
@@ -148,10 +158,10 @@ func TestRunnersOutput(t *testing.T) {
 	}
 	// The schedules and the estimate cover every runner.
 	hours := mustDeploy(t, testConfig(keyX86Count, "2", keyWorkingHours, "Mon-Fri 07:00-19:00 UTC"))
-	input := str(t, hours.find(t, typeSchedule, "runners-stop"), "target", "input")
 	for _, instance := range hours.ofType(typeInstance) {
-		if !strings.Contains(input, instance.id) {
-			t.Errorf("the stop schedule does not stop %s: %s", instance.id, input)
+		runner := strings.TrimSuffix(instance.name, "-runner")
+		if input := str(t, hours.find(t, typeSchedule, runner+"-runner-stop"), "target", "input"); input != `{"InstanceIds":["`+instance.id+`"]}` {
+			t.Errorf("the stop schedule of %s sends %s", runner, input)
 		}
 	}
 	cost, _ := hours.outputs["monthlyCost"].(map[string]any)
@@ -169,15 +179,25 @@ func TestQuotas(t *testing.T) {
 		wantWarn  string
 	}{
 		{"within the defaults", nil, []string{keyX86Count, "3", keyGravitonCount, "2"}, "", ""},
-		{"on-demand vCPUs", map[string]float64{quotaOnDemandStandardVcpus: 16}, []string{keyX86Count, "2"},
-			`this stack needs 24 of the quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A), the account has 16; ` +
-				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 24", ""},
-		{"Spot vCPUs", map[string]float64{quotaSpotStandardVcpus: 8, quotaOnDemandStandardVcpus: 0}, []string{keyCapacity, "spot"},
-			`this stack needs 16 of the quota "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" (L-34B43A08), the account has 8`, ""},
+		// 2 x86 runners of 8 vCPUs and one Graviton: 24, and 16 more while an AMI roll
+		// launches each architecture's next runner before stopping the old one.
+		{"on-demand vCPUs", map[string]float64{quotaOnDemandStandardVcpus: 32}, []string{keyX86Count, "2"},
+			`this stack needs 40 vCPUs of the quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A): ` +
+				"24 vCPUs for its runners and 16 more while an AMI, instance-type or capacity change replaces them, which launches each architecture's next runner " +
+				"before its old one is stopped; the account has 32; " +
+				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 40", ""},
+		// A common new account: 16 vCPUs, two 8-vCPU runners. Enough to run, not to roll.
+		{"the surge alone", map[string]float64{quotaOnDemandStandardVcpus: 16}, nil, "this stack needs 32 vCPUs", ""},
+		{"x86 alone rolls with one runner's headroom", map[string]float64{quotaOnDemandStandardVcpus: 16}, []string{keyAmiArm64, ""}, "", ""},
+		{"Spot vCPUs", map[string]float64{quotaSpotStandardVcpus: 24, quotaOnDemandStandardVcpus: 0}, []string{keyCapacity, "spot"},
+			`this stack needs 32 vCPUs of the quota "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" (L-34B43A08)`, ""},
 		{"Elastic IPs", nil, []string{keyX86Count, "3", keyGravitonCount, "3"},
-			`this stack needs 6 of the quota "EC2-VPC Elastic IPs" (L-0263D0A3), the account has 5; request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-0263D0A3 --desired-value 6`, ""},
+			`this stack needs 6 Elastic IPs of the quota "EC2-VPC Elastic IPs" (L-0263D0A3): 6 Elastic IPs for its runners; the account has 5; ` +
+				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-0263D0A3 --desired-value 6", ""},
 		{"no permission", map[string]float64{quotaOnDemandStandardVcpus: -1, quotaElasticIPs: -1}, nil, "",
-			"could not read the EC2 quota L-1216C47A (reading Service Quota (L-1216C47A): AccessDeniedException"},
+			"could not read the EC2 quota L-1216C47A (reading Service Quota (L-1216C47A): AccessDeniedException: User is not authorized to perform: " +
+				"servicequotas:GetAWSDefaultServiceQuota), so preview cannot tell whether the 32 vCPUs this stack needs fit; " +
+				"allow servicequotas:GetAWSDefaultServiceQuota and servicequotas:GetServiceQuota (iam/preview-policy.json) to have it checked"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,5 +220,38 @@ func TestQuotas(t *testing.T) {
 				t.Errorf("warnings %q lack %q", d.warnings, tc.wantWarn)
 			}
 		})
+	}
+}
+
+// With n3x:protectVolumes, a configuration with fewer runners, or without Graviton, or in
+// another zone fails before anything is registered: Pulumi would otherwise terminate the
+// runners and release their addresses before the protected volumes stop it.
+func TestProtectedVolumesStopAScaleDownBeforeAnythingIsTouched(t *testing.T) {
+	protected := []string{keyProtectVolumes, "true", keyX86Count, "3"}
+	account := mustDeploy(t, testConfig(protected...)).next()
+	cases := []struct {
+		name      string
+		overrides []string
+		want      string
+	}{
+		{"fewer x86 runners", []string{keyX86Count, "1"}, "n3x:x86Count removes the runners x86-2, x86-3, whose data volumes are protected (n3x:protectVolumes); " +
+			"keep them, or release the volumes first (pulumi config set n3x:protectVolumes false && pulumi up) and then remove the runners; fix: pulumi config set n3x:x86Count 3"},
+		{"Graviton removed", []string{keyAmiArm64, ""}, "n3x:amiArm64 removes the runners graviton, whose data volumes are protected"},
+		{"another zone", []string{keyAvailabilityZone, "us-east-1c"}, "n3x:availabilityZone moves the runners to us-east-1c, which replaces the protected data volumes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next := account.clone()
+			d := deploy(t, next, "dev", false, testConfig(append(protected, tc.overrides...)...))
+			if d.err == nil || !strings.Contains(d.err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %q", d.err, tc.want)
+			}
+			if len(next.registrations) != 0 {
+				t.Errorf("registered %v before failing", d.names())
+			}
+		})
+	}
+	if d := deploy(t, account.clone(), "dev", true, testConfig(keyX86Count, "1")); d.err != nil {
+		t.Errorf("unprotected, the scale-down goes ahead: %v", d.err)
 	}
 }

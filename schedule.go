@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/scheduler"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -36,29 +34,26 @@ var scheduleActions = []struct {
 }
 
 // newWorkingHoursSchedules starts the runners at the start of n3x:workingHours and stops
-// them at its end, with AWS's own scheduler: nothing of ours runs to do it. The schedules'
-// role can start and stop exactly this stack's runner instances; an AMI upgrade updates
-// the instance ids in place.
-func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, runners []*runner) error {
+// them at its end, with AWS's own scheduler: nothing of ours runs to do it. Each runner has
+// its own start and stop schedule, because EC2 refuses a whole StartInstances call when it
+// refuses one of its instances (a Spot runner stopped by an interruption, which only EC2 may
+// restart; a terminated one): one runner's trouble never keeps the others stopped. The
+// schedules' role can start and stop exactly this stack's runner instances; an AMI upgrade
+// updates the instance ids in place.
+func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account callerFacts, runners []*runner) error {
 	hours := cfg.WorkingHours
 	if hours.alwaysOn() {
 		return nil
 	}
-	caller, err := aws.GetCallerIdentity(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("reading the account id for the scheduler role: %w", err)
-	}
-	partition := strings.Split(caller.Arn, ":")[1]
-	var ids, arns []any
+	var arns []any
 	for _, r := range runners {
-		ids = append(ids, r.machine.id)
-		arns = append(arns, pulumi.Sprintf("arn:%s:ec2:%s:%s:instance/%s", partition, cfg.Region, caller.AccountId, r.machine.id))
+		arns = append(arns, pulumi.Sprintf("arn:%s:ec2:%s:%s:instance/%s", account.partition, cfg.Region, account.accountID, r.machine.id))
 	}
-	name := cfg.NamePrefix + "-runner-scheduler"
+	name := schedulerRoleName(cfg)
 	trust, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
 		Effect: "Allow", Principal: map[string]string{"Service": "scheduler.amazonaws.com"}, Action: "sts:AssumeRole",
 		// Only schedules of this account may use the role (the confused-deputy guard).
-		Condition: map[string]map[string]string{"StringEquals": {"aws:SourceAccount": caller.AccountId}},
+		Condition: map[string]map[string]string{"StringEquals": {"aws:SourceAccount": account.accountID}},
 	}}})
 	if err != nil {
 		return err
@@ -72,7 +67,7 @@ func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, runners []*runner
 	if err != nil {
 		return fmt.Errorf("scheduler role %s: %w", name, err)
 	}
-	if _, err := iam.NewRolePolicy(ctx, "runner-scheduler-start-stop", &iam.RolePolicyArgs{
+	policy, err := iam.NewRolePolicy(ctx, "runner-scheduler-start-stop", &iam.RolePolicyArgs{
 		Role: role.ID(),
 		Name: pulumi.String("start-stop-runners"),
 		Policy: pulumi.All(arns...).ApplyT(func(resources []any) (string, error) {
@@ -81,28 +76,31 @@ func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, runners []*runner
 			}}})
 			return string(policy), err
 		}).(pulumi.StringOutput),
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("scheduler role policy %s: %w", name, err)
 	}
-	input := pulumi.All(ids...).ApplyT(func(ids []any) (string, error) {
-		body, err := json.Marshal(map[string][]any{"InstanceIds": ids})
-		return string(body), err
-	}).(pulumi.StringOutput)
-	for _, action := range scheduleActions {
-		scheduleName := fmt.Sprintf("%s-runners-%s", cfg.NamePrefix, action.name)
-		if _, err := scheduler.NewSchedule(ctx, "runners-"+action.name, &scheduler.ScheduleArgs{
-			Name:                       pulumi.String(scheduleName),
-			Description:                pulumi.String(fmt.Sprintf("%s the n3x runners (n3x:workingHours)", action.name)),
-			ScheduleExpression:         pulumi.String(hours.cron(action.at(hours))),
-			ScheduleExpressionTimezone: pulumi.String(hours.Zone.String()),
-			FlexibleTimeWindow:         &scheduler.ScheduleFlexibleTimeWindowArgs{Mode: pulumi.String("OFF")},
-			Target: &scheduler.ScheduleTargetArgs{
-				Arn:     pulumi.String(fmt.Sprintf("arn:%s:scheduler:::aws-sdk:ec2:%s", partition, action.api)),
-				RoleArn: role.Arn,
-				Input:   input,
-			},
-		}); err != nil {
-			return fmt.Errorf("schedule %s: %w", scheduleName, err)
+	for _, r := range runners {
+		input := r.machine.id.ApplyT(func(id string) (string, error) {
+			body, err := json.Marshal(map[string][]string{"InstanceIds": {id}})
+			return string(body), err
+		}).(pulumi.StringOutput)
+		for _, action := range scheduleActions {
+			schedule := scheduleName(r.spec.physicalName(cfg), action.name)
+			if _, err := scheduler.NewSchedule(ctx, r.spec.name+"-runner-"+action.name, &scheduler.ScheduleArgs{
+				Name:                       pulumi.String(schedule),
+				Description:                pulumi.String(fmt.Sprintf("%s the n3x runner %s (n3x:workingHours)", action.name, r.spec.name)),
+				ScheduleExpression:         pulumi.String(hours.cron(action.at(hours))),
+				ScheduleExpressionTimezone: pulumi.String(hours.Zone.String()),
+				FlexibleTimeWindow:         &scheduler.ScheduleFlexibleTimeWindowArgs{Mode: pulumi.String("OFF")},
+				Target: &scheduler.ScheduleTargetArgs{
+					Arn:     pulumi.String(fmt.Sprintf("arn:%s:scheduler:::aws-sdk:ec2:%s", account.partition, action.api)),
+					RoleArn: role.Arn,
+					Input:   input,
+				},
+			}, pulumi.DependsOn([]pulumi.Resource{policy})); err != nil {
+				return fmt.Errorf("schedule %s: %w", schedule, err)
+			}
 		}
 	}
 	return nil

@@ -10,10 +10,16 @@ import (
 
 func TestSchedulesExistOnlyWithWorkingHours(t *testing.T) {
 	d := mustDeploy(t, testConfig())
-	for _, typ := range []string{typeSchedule, typeRole, typeRolePolicy} {
-		if found := d.ofType(typ); len(found) != 0 {
-			t.Errorf("always on, yet %d %s registered", len(found), typ)
+	for _, name := range []string{"runner-scheduler", "runner-scheduler-start-stop"} {
+		if _, found := d.registration(typeRole, name); found {
+			t.Errorf("always on, yet %s registered", name)
 		}
+		if _, found := d.registration(typeRolePolicy, name); found {
+			t.Errorf("always on, yet %s registered", name)
+		}
+	}
+	if found := d.ofType(typeSchedule); len(found) != 0 {
+		t.Errorf("always on, yet %d schedules registered", len(found))
 	}
 }
 
@@ -21,16 +27,23 @@ func TestWorkingHoursSchedules(t *testing.T) {
 	d := mustDeploy(t, testConfig(keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin"))
 	role := d.find(t, typeRole, "runner-scheduler")
 	ids := []any{d.find(t, typeInstance, "x86-runner").id, d.find(t, typeInstance, "graviton-runner").id}
+	// Each runner has its own schedules: EC2 refuses a whole StartInstances call when it
+	// refuses one instance, so one interrupted or lost runner must not keep the others stopped.
+	if n := len(d.ofType(typeSchedule)); n != 4 {
+		t.Errorf("%d schedules, want a start and a stop per runner", n)
+	}
 	cases := []struct {
-		schedule, expression, target string
+		runner, action, expression, target string
 	}{
-		{"runners-start", "cron(0 7 ? * MON,TUE,WED,THU,FRI *)", "arn:aws:scheduler:::aws-sdk:ec2:startInstances"},
-		{"runners-stop", "cron(0 19 ? * MON,TUE,WED,THU,FRI *)", "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"},
+		{"x86", "start", "cron(0 7 ? * MON,TUE,WED,THU,FRI *)", "arn:aws:scheduler:::aws-sdk:ec2:startInstances"},
+		{"x86", "stop", "cron(0 19 ? * MON,TUE,WED,THU,FRI *)", "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"},
+		{"graviton", "start", "cron(0 7 ? * MON,TUE,WED,THU,FRI *)", "arn:aws:scheduler:::aws-sdk:ec2:startInstances"},
+		{"graviton", "stop", "cron(0 19 ? * MON,TUE,WED,THU,FRI *)", "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"},
 	}
 	for _, tc := range cases {
-		s := d.find(t, typeSchedule, tc.schedule)
+		s := d.find(t, typeSchedule, tc.runner+"-runner-"+tc.action)
 		checks := map[string][2]any{
-			"name":                       {str(t, s, "name"), "n3x-" + tc.schedule},
+			"name":                       {str(t, s, "name"), "n3x-" + tc.runner + "-runner-" + tc.action},
 			"scheduleExpression":         {str(t, s, "scheduleExpression"), tc.expression},
 			"scheduleExpressionTimezone": {str(t, s, "scheduleExpressionTimezone"), "Europe/Berlin"},
 			"flexibleTimeWindow mode":    {str(t, s, "flexibleTimeWindow", "mode"), "OFF"},
@@ -39,12 +52,16 @@ func TestWorkingHoursSchedules(t *testing.T) {
 		}
 		for what, c := range checks {
 			if c[0] != c[1] {
-				t.Errorf("%s %s = %v, want %v", tc.schedule, what, c[0], c[1])
+				t.Errorf("%s %s %s = %v, want %v", tc.runner, tc.action, what, c[0], c[1])
 			}
 		}
 		var input map[string][]any
-		if err := json.Unmarshal([]byte(str(t, s, "target", "input")), &input); err != nil || !slices.Equal(input["InstanceIds"], ids) {
-			t.Errorf("%s input %s, want InstanceIds %v (%v)", tc.schedule, str(t, s, "target", "input"), ids, err)
+		want := []any{d.find(t, typeInstance, tc.runner+"-runner").id}
+		if err := json.Unmarshal([]byte(str(t, s, "target", "input")), &input); err != nil || !slices.Equal(input["InstanceIds"], want) {
+			t.Errorf("%s %s input %s, want InstanceIds %v (%v)", tc.runner, tc.action, str(t, s, "target", "input"), want, err)
+		}
+		if !hasDependency(s, "runner-scheduler-start-stop") {
+			t.Errorf("%s %s does not wait for its role's permission", tc.runner, tc.action)
 		}
 	}
 
@@ -80,17 +97,17 @@ func TestSchedulesFollowAnAMIUpgradeInPlace(t *testing.T) {
 	account := newFakeAWS()
 	account.amis["ami-0aaaaaaaaaaaaaaaa"] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8}
 	before := deploy(t, account, "dev", false, testConfig(hours...))
-	after := deploy(t, before.aws.afterUp(), "dev", true, testConfig(append(hours, keyAmiX86, "ami-0aaaaaaaaaaaaaaaa")...))
+	after := deploy(t, before.next(), "dev", true, testConfig(append(hours, keyAmiX86, "ami-0aaaaaaaaaaaaaaaa")...))
 	if before.err != nil || after.err != nil {
 		t.Fatal(before.err, after.err)
 	}
 	replaced := plannedReplacements(t, before, after)
-	for _, name := range []string{"runners-start", "runners-stop", "runner-scheduler", "runner-scheduler-start-stop"} {
+	for _, name := range []string{"x86-runner-start", "x86-runner-stop", "runner-scheduler", "runner-scheduler-start-stop"} {
 		if slices.Contains(replaced, name) {
 			t.Errorf("%s is replaced by an AMI upgrade", name)
 		}
 	}
-	for _, name := range []string{"runners-start", "runners-stop"} {
+	for _, name := range []string{"x86-runner-start", "x86-runner-stop"} {
 		deps := after.find(t, typeSchedule, name).rpc.GetPropertyDependencies()["target"].GetUrns()
 		if !slices.ContainsFunc(deps, func(urn string) bool { return urnName(urn) == "x86-runner" }) {
 			t.Errorf("%s target does not follow the x86 instance: %v", name, deps)
@@ -117,7 +134,7 @@ func TestDaylightSavingGapsWarn(t *testing.T) {
 			}
 			t.Fatal(err)
 		}
-		warnings := preflightWarnings(Config{WorkingHours: hours}, placement{Zone: "us-east-1b"}, nil)
+		warnings := configWarnings(Config{WorkingHours: hours}, placement{Zone: "us-east-1b"})
 		got := strings.Join(warnings, "\n")
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: warnings %q, want %q", tc.hours, got, tc.want)

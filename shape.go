@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
+
+// The fleet's shape: which runners exist, their names, tags and per-runner facts. Every
+// other file builds from here.
 
 // architecture is one kind of runner and the keys that configure it.
 type architecture struct {
@@ -42,26 +46,30 @@ type runnerSpec struct {
 	name   string // logical-name prefix: "x86" for runner 1, as before counts, then "x86-2", …
 }
 
+// runnerName is the logical-name prefix of runner number n of a kind.
+func runnerName(kind string, n int) string {
+	if n == 1 {
+		return kind
+	}
+	return fmt.Sprintf("%s-%d", kind, n)
+}
+
 // runnerSpecs lists every configured runner, in a stable order: x86_64 runners by
 // number, then Graviton's.
 func runnerSpecs(cfg Config) []runnerSpec {
 	var specs []runnerSpec
 	for _, a := range architectures(cfg) {
 		for n := 1; n <= a.count; n++ {
-			name := a.kind
-			if n > 1 {
-				name = fmt.Sprintf("%s-%d", a.kind, n)
-			}
-			specs = append(specs, runnerSpec{architecture: a, number: n, name: name})
+			specs = append(specs, runnerSpec{architecture: a, number: n, name: runnerName(a.kind, n)})
 		}
 	}
 	return specs
 }
 
 // physicalName is the runner's Name tag and the prefix of its volumes' names.
-func (s runnerSpec) physicalName(cfg Config) string {
-	return fmt.Sprintf("%s-%s-runner", cfg.NamePrefix, s.name)
-}
+func (s runnerSpec) physicalName(cfg Config) string { return runnerPhysicalName(cfg.NamePrefix, s.name) }
+
+func runnerPhysicalName(prefix, runner string) string { return fmt.Sprintf("%s-%s-runner", prefix, runner) }
 
 // instanceTypes lists the configured runners' instance types, each once.
 func instanceTypes(cfg Config) []string {
@@ -78,31 +86,63 @@ func instanceTypes(cfg Config) []string {
 type dataVolumeSpec struct {
 	role    string // "cache" or "yocto": logical names and outputs
 	device  string // EBS device name; NixOS finds it by this name's udev link, never by nvmeN
-	purpose string // Purpose tag, read by operators in the console
+	purpose string // Purpose tag, read by operators in the console and by snapshot lookups
+	sizeKey string // config key of its size, for messages
 	VolumeConfig
 }
 
 func dataVolumeSpecs(cfg Config) []dataVolumeSpec {
 	return []dataVolumeSpec{
-		{role: "cache", device: "/dev/sdf", purpose: "nix-store-zfs-cache", VolumeConfig: cfg.CacheVolume},
-		{role: "yocto", device: "/dev/sdg", purpose: "yocto-dl-dir-sstate", VolumeConfig: cfg.YoctoVolume},
+		{role: "cache", device: "/dev/sdf", purpose: "nix-store-zfs-cache", sizeKey: keyCacheVolumeSize, VolumeConfig: cfg.CacheVolume},
+		{role: "yocto", device: "/dev/sdg", purpose: "yocto-dl-dir-sstate", sizeKey: keyYoctoVolumeSize, VolumeConfig: cfg.YoctoVolume},
 	}
 }
 
-// dataVolumeNames are the Name tags of every configured runner's data volumes.
-func dataVolumeNames(cfg Config) []string {
-	var names []string
-	for _, spec := range runnerSpecs(cfg) {
-		for _, vol := range dataVolumeSpecs(cfg) {
-			names = append(names, spec.physicalName(cfg)+"-"+vol.role)
-		}
-	}
-	return names
+// Physical names of the shared resources.
+func securityGroupName(cfg Config) string { return cfg.NamePrefix + "-runner-sg" }
+func keyPairName(cfg Config) string       { return cfg.NamePrefix + "-runner-key" }
+func schedulerRoleName(cfg Config) string { return cfg.NamePrefix + "-runner-scheduler" }
+func runnerRoleName(cfg Config) string    { return cfg.NamePrefix + "-runner" } // and its instance profile
+func snapshotRoleName(cfg Config) string  { return cfg.NamePrefix + "-snapshots" }
+func scheduleName(runner, action string) string {
+	return runner + "-" + action // runner's physical name: n3x-x86-runner-start
 }
 
-// runnerRole is the Role tag of every runner resource; preflight finds this stack's
-// instances by it.
-const runnerRole = "build-runner"
+// physicalNameLimit is one physical name and AWS's limit on its length.
+type physicalNameLimit struct {
+	what, name string
+	limit      int
+}
+
+// tightestPhysicalName is, of every physical name the prefix becomes part of, the one
+// with the least room left, counting the longest runner name a stack may have
+// (graviton-10) and every optional resource, so a prefix that fits today fits any later
+// configuration. Limits from the IAM (roles 64, instance profiles 128), EventBridge
+// Scheduler (schedule names 64) and EC2 (security groups and key pairs 255) API references.
+func tightestPhysicalName(prefix string) physicalNameLimit {
+	cfg := Config{NamePrefix: prefix}
+	longestRunner := runnerPhysicalName(prefix, runnerName("graviton", maxRunnersPerArchitecture))
+	names := []physicalNameLimit{
+		{"security group name", securityGroupName(cfg), 255},
+		{"key pair name", keyPairName(cfg), 255},
+		{"IAM role name", schedulerRoleName(cfg), 64},
+		{"IAM role name", runnerRoleName(cfg), 64},
+		{"IAM instance profile name", runnerRoleName(cfg), 128},
+		{"IAM role name", snapshotRoleName(cfg), 64},
+		{"schedule name", scheduleName(longestRunner, "start"), 64},
+		{"schedule name", scheduleName(longestRunner, "stop"), 64},
+	}
+	return slices.MinFunc(names, func(a, b physicalNameLimit) int {
+		return (a.limit - len(a.name)) - (b.limit - len(b.name))
+	})
+}
+
+// Tags. Role=build-runner marks every runner resource; snapshotTag marks the data volumes
+// the snapshot policy targets, and the snapshots they leave.
+const (
+	runnerRole  = "build-runner"
+	snapshotTag = "n3x:snapshots" // value: the name prefix, unique per account and region
+)
 
 // sharedTags tag resources every runner uses. Operator-wide tags (cost centre, owner)
 // belong in the provider's aws:defaultTags, which merges them into all of these.
@@ -123,4 +163,23 @@ func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulu
 		tags["Purpose"] = pulumi.String(purpose)
 	}
 	return tags
+}
+
+// dataVolumeTags are a data volume's tags: a runner's, its purpose, and the mark the
+// snapshot policy and the snapshot lookups find it by.
+func dataVolumeTags(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec) pulumi.StringMap {
+	tags := runnerTags(ctx, spec, spec.physicalName(cfg)+"-"+vol.role, vol.purpose)
+	tags[snapshotTag] = pulumi.String(cfg.NamePrefix)
+	return tags
+}
+
+// withDefaultTags adds the provider's default tags under the resource's own, as the
+// provider does for tagsAll; for tags the program applies itself (ec2.Tag).
+func withDefaultTags(cfg Config, tags pulumi.StringMap) pulumi.StringMap {
+	all := pulumi.StringMap{}
+	for key, value := range cfg.DefaultTags {
+		all[key] = pulumi.String(value)
+	}
+	maps.Copy(all, tags)
+	return all
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+)
+
+// Drift: what the account did behind the stack's back, which a preview does not see by
+// itself (it compares the program with the state, not with AWS). Each warning names the ids
+// and the one command that recovers. All of it is judged against this stack's own previous
+// deployment, never against tags another stack could carry.
+
+// driftWarnings compare the previous deployment's runners with the account: an instance that
+// is gone or terminated, a data volume that is gone or not attached, an instance that answers
+// IMDSv1.
+func driftWarnings(cfg Config, prev previousDeployment, f *accountFacts) []string {
+	if f.instancesErr != nil || f.volumesErr != nil {
+		return nil // reported as a failed lookup
+	}
+	var warnings []string
+	for _, name := range prev.names() {
+		r := prev.runners[name]
+		instanceLive := r.instanceID != "" && slices.Contains(f.liveInstances, r.instanceID)
+		if r.instanceID != "" && !instanceLive {
+			warnings = append(warnings, fmt.Sprintf("runner %s: its instance %s is terminated or gone (retired by EC2, or terminated outside Pulumi); "+
+				"pulumi up --refresh launches a new one, and its data volumes and address stay", name, r.instanceID))
+		}
+		for _, role := range []string{"cache", "yocto"} {
+			id := r.volumes[role]
+			switch _, exists := f.volumes[id]; {
+			case id == "":
+			case !exists:
+				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is gone (deleted outside Pulumi); "+
+					"pulumi up --refresh creates a new one, from the newest snapshot of its kind if there is one", name, role, id))
+			case instanceLive && !slices.Contains(f.attached, id):
+				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is not attached to its instance %s (detached outside Pulumi); "+
+					"pulumi up --refresh attaches it again, stopping the instance first", name, role, id, r.instanceID))
+			}
+		}
+		if slices.Contains(f.imdsV1, r.instanceID) {
+			warnings = append(warnings, fmt.Sprintf("runner %s: its instance %s answers IMDSv1 (metadata tokens optional), so a request forged through its proxies "+
+				"can read its role's credentials; require tokens: aws ec2 modify-instance-metadata-options --region %s --instance-id %s --http-tokens required --http-endpoint enabled",
+				name, r.instanceID, cfg.Region, r.instanceID))
+		}
+	}
+	return warnings
+}
+
+// warnOrphans warns, in a preview, about instances tagged as one of this stack's runners
+// that the stack does not run: neither an instance of its previous deployment nor one its
+// state holds now (an id known in the preview). A deploy cancelled while EC2 launched one
+// leaves such an instance, billed and possibly registered with GitLab without caches.
+func warnOrphans(ctx *pulumi.Context, cfg Config, prev previousDeployment, f *accountFacts, runners []*runner) error {
+	if !ctx.DryRun() || len(f.runnerTagged) == 0 {
+		return nil
+	}
+	tracked := prev.instanceIDs()
+	for _, r := range runners {
+		result, err := internals.UnsafeAwaitOutput(ctx.Context(), r.machine.id)
+		if err != nil {
+			return err
+		}
+		if id, ok := result.Value.(string); ok && result.Known {
+			tracked = append(tracked, id)
+		}
+	}
+	var orphans []string
+	for _, id := range f.runnerTagged {
+		if !slices.Contains(tracked, id) {
+			orphans = append(orphans, id)
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	return ctx.Log.Warn(fmt.Sprintf("the instances %s are tagged as runners of this stack but the stack does not run them "+
+		"(a pulumi up that was cancelled or failed while EC2 launched them); they cost money and may have registered with GitLab without their caches. "+
+		"Check that they hold none of this stack's data volumes (aws ec2 describe-volumes --region %[2]s --filters Name=attachment.instance-id,Values=%[3]s), "+
+		"then: aws ec2 terminate-instances --region %[2]s --instance-ids %[4]s",
+		strings.Join(orphans, ", "), cfg.Region, strings.Join(orphans, ","), strings.Join(orphans, " ")), nil)
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// What the account did behind the stack's back shows in the next preview, as warnings that
+// name the ids and the command that recovers.
+func TestPreviewTellsWhenTheAccountDrifted(t *testing.T) {
+	cases := []struct {
+		name  string
+		drift func(*fakeAWS)
+		want  []string
+	}{
+		{"nothing", func(*fakeAWS) {}, nil},
+		{"an instance retired by EC2", func(a *fakeAWS) { setInstance(a, "x86-runner-id", func(i *fakeInstance) { i.state = "terminated" }) },
+			[]string{"runner x86: its instance x86-runner-id is terminated or gone (retired by EC2, or terminated outside Pulumi); " +
+				"pulumi up --refresh launches a new one, and its data volumes and address stay"}},
+		{"a volume deleted", func(a *fakeAWS) {
+			a.volumes = slices.DeleteFunc(a.volumes, func(v fakeVolume) bool { return v.id == "graviton-yocto-id" })
+		}, []string{"runner graviton: its yocto volume graviton-yocto-id is gone (deleted outside Pulumi); " +
+			"pulumi up --refresh creates a new one, from the newest snapshot of its kind if there is one"}},
+		{"a volume detached", func(a *fakeAWS) {
+			for i := range a.volumes {
+				if a.volumes[i].id == "x86-cache-id" {
+					a.volumes[i].attachedTo = ""
+				}
+			}
+		}, []string{"runner x86: its cache volume x86-cache-id is not attached to its instance x86-runner-id (detached outside Pulumi); " +
+			"pulumi up --refresh attaches it again, stopping the instance first"}},
+		{"an instance that allows IMDSv1", func(a *fakeAWS) { setInstance(a, "graviton-runner-id", func(i *fakeInstance) { i.httpTokens = "optional" }) },
+			[]string{"runner graviton: its instance graviton-runner-id answers IMDSv1 (metadata tokens optional), so a request forged through its proxies can read its role's credentials; " +
+				"require tokens: aws ec2 modify-instance-metadata-options --region us-east-1 --instance-id graviton-runner-id --http-tokens required --http-endpoint enabled"}},
+		// A deploy cancelled while EC2 launched a replacement: tagged as the runner, in no state.
+		{"an instance the stack does not run", func(a *fakeAWS) {
+			orphan := a.instances[0]
+			orphan.id = "i-0rphan"
+			a.instances = append(a.instances, orphan)
+		}, []string{"the instances i-0rphan are tagged as runners of this stack but the stack does not run them " +
+			"(a pulumi up that was cancelled or failed while EC2 launched them); they cost money and may have registered with GitLab without their caches. " +
+			"Check that they hold none of this stack's data volumes (aws ec2 describe-volumes --region us-east-1 --filters Name=attachment.instance-id,Values=i-0rphan), " +
+			"then: aws ec2 terminate-instances --region us-east-1 --instance-ids i-0rphan"}},
+		// The same orphan from another stack (another Stack tag) is not ours to judge.
+		{"another stack's instance", func(a *fakeAWS) {
+			other := a.instances[0]
+			other.id, other.tags = "i-other", map[string]string{"Project": "n3x", "Stack": "staging", "Role": "build-runner", "Name": other.tags["Name"]}
+			a.instances = append(a.instances, other)
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			account := mustDeploy(t, testConfig()).next()
+			tc.drift(account)
+			d := deploy(t, account, "dev", true, testConfig())
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			if !slices.Equal(d.warnings, tc.want) {
+				t.Errorf("warnings:\n got %q\nwant %q", d.warnings, tc.want)
+			}
+		})
+	}
+}
+
+// During an AMI upgrade the old instance is still the previous deployment's, and a new one
+// a failed roll left in the state is known to the preview: neither is an orphan.
+func TestInstancesTheStackRunsAreNoOrphans(t *testing.T) {
+	account := mustDeploy(t, testConfig()).next()
+	account.amis["ami-0aaaaaaaaaaaaaaaa"] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8, imdsSupport: "v2.0"}
+	// A roll that failed after launching the new x86 instance: the state holds it, the
+	// previous outputs do not.
+	account.state[typeInstance+"::x86-runner"] = "i-new"
+	newer := account.instances[0]
+	newer.id = "i-new"
+	account.instances = append(account.instances, newer)
+	d := deploy(t, account, "dev", true, testConfig(keyAmiX86, "ami-0aaaaaaaaaaaaaaaa"))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	for _, w := range d.warnings {
+		if strings.Contains(w, "does not run") {
+			t.Errorf("an instance the stack runs is called an orphan: %s", w)
+		}
+	}
+}
+
+func setInstance(a *fakeAWS, id string, change func(*fakeInstance)) {
+	for i := range a.instances {
+		if a.instances[i].id == id {
+			change(&a.instances[i])
+		}
+	}
+}

@@ -15,40 +15,40 @@ const configNamespace = "n3x"
 
 // Config keys, named once so that validation messages and defaults cannot drift apart.
 const (
-	keyAmiX86                     = "amiX86"
-	keyAmiArm64                   = "amiArm64"
-	keySSHPublicKey               = "sshPublicKey"
-	keySSHCidrBlocks              = "sshCidrBlocks"
-	keyInstanceTypeX86            = "instanceTypeX86"
-	keyInstanceTypeGraviton       = "instanceTypeGraviton"
-	keyRootVolumeSize             = "rootVolumeSize"
-	keyCacheVolumeSize            = "cacheVolumeSize"
-	keyCacheVolumeIops            = "cacheVolumeIops"
-	keyCacheVolumeThroughput      = "cacheVolumeThroughput"
-	keyYoctoVolumeSize            = "yoctoVolumeSize"
-	keyYoctoVolumeIops            = "yoctoVolumeIops"
-	keyYoctoVolumeThroughput      = "yoctoVolumeThroughput"
-	keyAvailabilityZone           = "availabilityZone"
-	keySubnetID                   = "subnetId"
-	keyNamePrefix                 = "namePrefix"
-	keyProtectVolumes             = "protectVolumes"
-	keyWorkingHours               = "workingHours"
-	keyCapacity                   = "capacity"
-	keyX86Count                   = "x86Count"
-	keyGravitonCount              = "gravitonCount"
-	keyGitlabRunnerToken          = "gitlabRunnerToken"
-	keyGitlabRunnerTokenGraviton  = "gitlabRunnerTokenGraviton"
-	keyCacheSigningKey            = "cacheSigningKey"
-	keySnapshotRetentionDays      = "snapshotRetentionDays"
-	defaultSnapshotRetentionDays  = 7
-	maxSnapshotRetentionDays      = 90
-	capacityOnDemand              = "on-demand"
-	capacitySpot                  = "spot"
-	sshCidrBlocksNone             = "none"
-	defaultNamePrefix             = "n3x"
-	defaultNamePrefixStack        = "dev"
-	minRSAKeyBits                 = 2048
-	maxRunnersPerArchitecture     = 10
+	keyAmiX86                                       = "amiX86"
+	keyAmiArm64                                     = "amiArm64"
+	keySSHPublicKey                                 = "sshPublicKey"
+	keySSHCidrBlocks                                = "sshCidrBlocks"
+	keyInstanceTypeX86                              = "instanceTypeX86"
+	keyInstanceTypeGraviton                         = "instanceTypeGraviton"
+	keyRootVolumeSize                               = "rootVolumeSize"
+	keyCacheVolumeSize                              = "cacheVolumeSize"
+	keyCacheVolumeIops                              = "cacheVolumeIops"
+	keyCacheVolumeThroughput                        = "cacheVolumeThroughput"
+	keyYoctoVolumeSize                              = "yoctoVolumeSize"
+	keyYoctoVolumeIops                              = "yoctoVolumeIops"
+	keyYoctoVolumeThroughput                        = "yoctoVolumeThroughput"
+	keyAvailabilityZone                             = "availabilityZone"
+	keySubnetID                                     = "subnetId"
+	keyNamePrefix                                   = "namePrefix"
+	keyProtectVolumes                               = "protectVolumes"
+	keyWorkingHours                                 = "workingHours"
+	keyCapacity                                     = "capacity"
+	keyX86Count                                     = "x86Count"
+	keyGravitonCount                                = "gravitonCount"
+	keyGitlabRunnerToken                            = "gitlabRunnerToken"
+	keyGitlabRunnerTokenGraviton                    = "gitlabRunnerTokenGraviton"
+	keyCacheSigningKey                              = "cacheSigningKey"
+	keySnapshotRetentionDays                        = "snapshotRetentionDays"
+	defaultSnapshotRetentionDays                    = 7
+	maxSnapshotRetentionDays                        = 90
+	capacityOnDemand                                = "on-demand"
+	capacitySpot                                    = "spot"
+	sshCidrBlocksNone                               = "none"
+	defaultNamePrefix                               = "n3x"
+	defaultNamePrefixStack                          = "dev"
+	minRSAKeyBits                                   = 2048
+	maxRunnersPerArchitecture                       = 10
 	configTypeString, configTypeInt, configTypeBool = "string", "integer", "boolean"
 )
 
@@ -166,7 +166,7 @@ type Config struct {
 	WorkingHours         workingHours // zero: always on
 	Capacity             string       // capacityOnDemand or capacitySpot
 	X86Count             int
-	GravitonCount        int // counts only with AmiArm64
+	GravitonCount        int               // counts only with AmiArm64
 	RunnerTokens         map[string]string // by EC2 architecture (x86_64, arm64); absent: no token
 	CacheSigningKey      *signingKey       // nil: none
 	SnapshotRetention    int               // days; 0: no snapshot policy

@@ -30,7 +30,9 @@ func TestPreviewTellsWhenTheAccountDrifted(t *testing.T) {
 			}
 		}, []string{"runner x86: its cache volume x86-cache-id is not attached to its instance x86-runner-id (detached outside Pulumi); " +
 			"pulumi up --refresh attaches it again, stopping the instance first"}},
-		{"an instance that allows IMDSv1", func(a *fakeAWS) { setInstance(a, "graviton-runner-id", func(i *fakeInstance) { i.httpTokens = "optional" }) },
+		{"an instance that allows IMDSv1", func(a *fakeAWS) {
+			setInstance(a, "graviton-runner-id", func(i *fakeInstance) { i.httpTokens = "optional" })
+		},
 			[]string{"runner graviton: its instance graviton-runner-id answers IMDSv1 (metadata tokens optional), so a request forged through its proxies can read its role's credentials; " +
 				"require tokens: aws ec2 modify-instance-metadata-options --region us-east-1 --instance-id graviton-runner-id --http-tokens required --http-endpoint enabled"}},
 		// A deploy cancelled while EC2 launched a replacement: tagged as the runner, in no state.

@@ -313,7 +313,9 @@ func TestPlannedReplacementsModel(t *testing.T) {
 		{"Spot root volume size", true, func(r map[string]registration) {
 			r["x86-runner"].inputs["rootBlockDevice"].ObjectValue()["volumeSize"] = resource.NewNumberProperty(90)
 		}, spotRunnerReplaced("x86")},
-		{"Spot type is not ForceNew", true, func(r map[string]registration) { r["x86-runner"].inputs["spotType"] = resource.NewStringProperty("one-time") }, nil},
+		{"Spot type is not ForceNew", true, func(r map[string]registration) {
+			r["x86-runner"].inputs["spotType"] = resource.NewStringProperty("one-time")
+		}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,9 +67,13 @@ func runnerSpecs(cfg Config) []runnerSpec {
 }
 
 // physicalName is the runner's Name tag and the prefix of its volumes' names.
-func (s runnerSpec) physicalName(cfg Config) string { return runnerPhysicalName(cfg.NamePrefix, s.name) }
+func (s runnerSpec) physicalName(cfg Config) string {
+	return runnerPhysicalName(cfg.NamePrefix, s.name)
+}
 
-func runnerPhysicalName(prefix, runner string) string { return fmt.Sprintf("%s-%s-runner", prefix, runner) }
+func runnerPhysicalName(prefix, runner string) string {
+	return fmt.Sprintf("%s-%s-runner", prefix, runner)
+}
 
 // instanceTypes lists the configured runners' instance types, each once.
 func instanceTypes(cfg Config) []string {

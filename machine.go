@@ -97,11 +97,13 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 //     an AMI registered with imdsSupport v2.0, whose instances require tokens.
 //   - Expiry: a fixed validUntil (spotRequestValidUntil).
 //   - Root size: the request's update changes only tags (resourceSpotInstanceRequestUpdate,
-//     #24333), so a new size replaces the request.
+//     #24333), so any change to the root device replaces the request.
 //   - Tags: they stay on the request (#38821), so ec2.Tag resources put the runner's tags and
-//     the provider's default tags on the instance and its root volume; the request's root
-//     device names the same tags, which its read reports from the volume
-//     (readInstance, readBlockDevicesFromInstance), so a preview after up plans nothing.
+//     the provider's default tags on the instance and its root volume. The request names no
+//     root device tags but one stable volume tag: with volume_tags set, its read leaves the
+//     root device's tags unread (readInstance, readBlockDevicesFromInstance), so the tags that
+//     ec2.Tag adds after the create never show as a difference, and a preview after up (or
+//     after a refresh) plans nothing. volume_tags is not sent at create either.
 func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineSettings, name string, opts []pulumi.ResourceOption) (machine, error) {
 	instanceTags, rootTags := withDefaultTags(cfg, s.tags), withDefaultTags(cfg, s.rootTags)
 	request, err := ec2.NewSpotInstanceRequest(ctx, spec.name+"-runner", &ec2.SpotInstanceRequestArgs{
@@ -110,14 +112,16 @@ func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineS
 		IamInstanceProfile: s.profile,
 		RootBlockDevice: &ec2.SpotInstanceRequestRootBlockDeviceArgs{
 			VolumeType: pulumi.String("gp3"), VolumeSize: s.rootSizeGiB, Encrypted: pulumi.Bool(true),
-			DeleteOnTermination: pulumi.Bool(true), Tags: rootTags,
+			DeleteOnTermination: pulumi.Bool(true),
 		},
+		VolumeTags:                   pulumi.StringMap{"Role": pulumi.String(runnerRole)},
 		SpotType:                     pulumi.String("persistent"),
 		InstanceInterruptionBehavior: pulumi.String("stop"),
 		ValidUntil:                   pulumi.String(spotRequestValidUntil),
 		WaitForFulfillment:           pulumi.Bool(true),
 		Tags:                         s.tags,
-	}, append(opts, pulumi.ReplaceOnChanges([]string{"rootBlockDevice.volumeSize"}))...)
+		// Every change to the root device is one the request cannot make.
+	}, append(opts, pulumi.ReplaceOnChanges([]string{"rootBlockDevice"}))...)
 	if err != nil {
 		return machine{}, fmt.Errorf("spot request %s: %w", name, err)
 	}

@@ -305,11 +305,15 @@ func TestPlannedReplacementsModel(t *testing.T) {
 		{"root encryption", false, func(r map[string]registration) {
 			r["graviton-runner"].inputs["rootBlockDevice"].ObjectValue()["encrypted"] = resource.NewBoolProperty(false)
 		}, []string{"graviton-address-association", "graviton-cache-attachment", "graviton-runner", "graviton-yocto-attachment"}},
-		// A nested field of a Spot request is an update the request's Update ignores...
-		{"Spot root volume type", true, func(r map[string]registration) {
+		// A nested field of an instance is updated in place...
+		{"root volume type", false, func(r map[string]registration) {
 			r["x86-runner"].inputs["rootBlockDevice"].ObjectValue()["volumeType"] = resource.NewStringProperty("gp2")
 		}, nil},
-		// ...unless the program asks for a replacement.
+		// ...and of a Spot request it is an update the request's Update ignores, so the program
+		// asks for a replacement of any root device change.
+		{"Spot root volume type", true, func(r map[string]registration) {
+			r["x86-runner"].inputs["rootBlockDevice"].ObjectValue()["volumeType"] = resource.NewStringProperty("gp2")
+		}, spotRunnerReplaced("x86")},
 		{"Spot root volume size", true, func(r map[string]registration) {
 			r["x86-runner"].inputs["rootBlockDevice"].ObjectValue()["volumeSize"] = resource.NewNumberProperty(90)
 		}, spotRunnerReplaced("x86")},

@@ -87,8 +87,12 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 		Iops:             pulumi.Int(vol.Iops),
 		Throughput:       pulumi.Int(vol.ThroughputMiBs),
 		Encrypted:        pulumi.Bool(true),
-		FinalSnapshot:    pulumi.Bool(src.finalSnapshot),
 		Tags:             tags,
+	}
+	// Left unset, not false, on a volume made without it: its Default is false, and the
+	// input stays exactly as that volume was created.
+	if src.finalSnapshot {
+		args.FinalSnapshot = pulumi.Bool(true)
 	}
 	if src.snapshotID != "" {
 		args.SnapshotId = pulumi.String(src.snapshotID)

@@ -182,8 +182,8 @@ func TestOldVolumesKeepTheirFlagAndGetADepartureSnapshot(t *testing.T) {
 	}
 	for _, volume := range same.ofType(typeVolume) {
 		old := strings.HasPrefix(volume.name, "x86-2-")
-		if boolean(t, volume, "finalSnapshot") == old {
-			t.Errorf("%s finalSnapshot %v", volume.name, !old)
+		if flag, set := volume.inputs["finalSnapshot"]; set == old || (set && !flag.BoolValue()) {
+			t.Errorf("%s finalSnapshot %v (set %v); want it only, and true, on volumes made with it", volume.name, flag, set)
 		}
 		if _, tagged := tags(t, volume)["n3x:final-snapshot"]; tagged == old {
 			t.Errorf("%s final-snapshot tag %v", volume.name, tagged)

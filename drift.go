@@ -36,9 +36,14 @@ func driftWarnings(cfg Config, prev previousDeployment, f *accountFacts) []strin
 			case !exists:
 				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is gone (deleted outside Pulumi); "+
 					"pulumi up --refresh creates a new one, from the newest snapshot of its kind if there is one", name, role, id))
-			case instanceLive && !slices.Contains(f.attached, id):
-				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is not attached to its instance %s (detached outside Pulumi); "+
-					"pulumi up --refresh attaches it again, stopping the instance first", name, role, id, r.instanceID))
+			case instanceLive && slices.Contains(f.attached, id):
+			case instanceLive && slices.Contains(f.attachedAny, id):
+				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is attached to another instance than the runner's %s%s: "+
+					"an update that replaces this runner did not finish; pulumi up finishes it, moving the volumes and then the address to %s",
+					name, role, id, r.instanceID, heldBy(f.holders, id), r.instanceID))
+			case instanceLive:
+				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is not attached to any instance (detached outside Pulumi, or by an update that failed before attaching it again); "+
+					"pulumi up --refresh attaches it to %s again, stopping the instance first", name, role, id, r.instanceID))
 			}
 		}
 		if slices.Contains(f.imdsV1, r.instanceID) {
@@ -48,6 +53,16 @@ func driftWarnings(cfg Config, prev previousDeployment, f *accountFacts) []strin
 		}
 	}
 	return warnings
+}
+
+// heldBy names the instance that holds a volume, when one of the looked-up instances does.
+func heldBy(holders map[string][]string, volume string) string {
+	for instance, volumes := range holders {
+		if slices.Contains(volumes, volume) {
+			return " (" + instance + " holds it)"
+		}
+	}
+	return ""
 }
 
 // warnOrphans warns, in a preview, about instances tagged as one of this stack's runners
@@ -70,7 +85,9 @@ func warnOrphans(ctx *pulumi.Context, cfg Config, prev previousDeployment, f *ac
 	}
 	var orphans []string
 	for _, id := range f.runnerTagged {
-		if !slices.Contains(tracked, id) {
+		// One that holds this stack's volumes is the old instance of an unfinished replacement,
+		// which the state still holds and the next up deletes (driftWarnings says so).
+		if !slices.Contains(tracked, id) && len(f.holders[id]) == 0 {
 			orphans = append(orphans, id)
 		}
 	}

@@ -28,8 +28,8 @@ func TestPreviewTellsWhenTheAccountDrifted(t *testing.T) {
 					a.volumes[i].attachedTo = ""
 				}
 			}
-		}, []string{"runner x86: its cache volume x86-cache-id is not attached to its instance x86-runner-id (detached outside Pulumi); " +
-			"pulumi up --refresh attaches it again, stopping the instance first"}},
+		}, []string{"runner x86: its cache volume x86-cache-id is not attached to any instance (detached outside Pulumi, or by an update that failed before attaching it again); " +
+			"pulumi up --refresh attaches it to x86-runner-id again, stopping the instance first"}},
 		{"an instance that allows IMDSv1", func(a *fakeAWS) {
 			setInstance(a, "graviton-runner-id", func(i *fakeInstance) { i.httpTokens = "optional" })
 		},
@@ -85,6 +85,34 @@ func TestInstancesTheStackRunsAreNoOrphans(t *testing.T) {
 		if strings.Contains(w, "does not run") {
 			t.Errorf("an instance the stack runs is called an orphan: %s", w)
 		}
+	}
+}
+
+// A roll that failed half-way (the deploy role could not stop the old instance) leaves the
+// new instance in the state and in the outputs, and the volumes and address on the old one,
+// which the state still holds: preview says the next up finishes the roll, and never calls
+// the old instance an orphan to terminate.
+func TestAnUnfinishedRollIsNoDrift(t *testing.T) {
+	before := mustDeploy(t, testConfig(keyAmiArm64, ""))
+	account := before.next()
+	account.state[typeInstance+"::x86-runner"] = "i-new"
+	newer := account.instances[0]
+	newer.id = "i-new"
+	account.instances = append(account.instances, newer)
+	runners := account.previous["runners"].([]any)
+	runners[0].(map[string]any)["instanceId"] = "i-new" // the failed update still registered its outputs
+	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	want := []string{
+		"runner x86: its cache volume x86-cache-id is attached to another instance than the runner's i-new (x86-runner-id holds it): " +
+			"an update that replaces this runner did not finish; pulumi up finishes it, moving the volumes and then the address to i-new",
+		"runner x86: its yocto volume x86-yocto-id is attached to another instance than the runner's i-new (x86-runner-id holds it): " +
+			"an update that replaces this runner did not finish; pulumi up finishes it, moving the volumes and then the address to i-new",
+	}
+	if !slices.Equal(d.warnings, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", d.warnings, want)
 	}
 }
 

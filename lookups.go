@@ -35,6 +35,7 @@ type accountFacts struct {
 	volumes        map[string]volumeFacts // this stack's previous data volumes that still exist, by id
 	volumesErr     error
 	attached       []string // previous data volumes attached to a previous instance
+	attachedAny    []string // previous data volumes attached to any instance
 	liveInstances  []string // previous instances not terminated
 	imdsV1         []string // previous instances that still answer IMDSv1
 	runnerTagged   []string // instances, not terminated, tagged as one of this stack's runners
@@ -51,6 +52,7 @@ type accountFacts struct {
 	routesErr     error
 	spotPrices    map[string]float64       // by instance type
 	amiRunners    map[string][]string      // by architecture kind: previous instances still on an AMI that is gone
+	holders       map[string][]string      // instance id -> this stack\'s data volumes it holds, for runner-tagged instances the previous deployment does not name
 	newest        map[string]snapshotFacts // by snapshotKind: the newest completed snapshot
 }
 
@@ -160,6 +162,21 @@ func lookUpRound1(ctx *pulumi.Context, cfg Config, prev previousDeployment) *acc
 			}
 		})
 	}
+	if ids := prev.volumeIDs(); len(ids) > 0 {
+		wg.Go(func() {
+			found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
+				{Name: "volume-id", Values: ids},
+				{Name: "attachment.status", Values: []string{"attaching", "attached"}},
+			}})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				f.volumesErr = fmt.Errorf("reading the attachments of this stack's data volumes: %w", err)
+				return
+			}
+			f.attachedAny = found.Ids
+		})
+	}
 	if ids := prev.volumeIDs(); len(ids) > 0 && len(prev.instanceIDs()) > 0 {
 		wg.Go(func() {
 			found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
@@ -265,7 +282,28 @@ func lookUpRound1(ctx *pulumi.Context, cfg Config, prev previousDeployment) *acc
 func lookUpRound2(ctx *pulumi.Context, cfg Config, prev previousDeployment, p placement, f *accountFacts) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	f.spotPrices, f.amiRunners, f.newest = map[string]float64{}, map[string][]string{}, map[string]snapshotFacts{}
+	f.spotPrices, f.amiRunners, f.newest, f.holders = map[string]float64{}, map[string][]string{}, map[string]snapshotFacts{}, map[string][]string{}
+	// An instance tagged as a runner that the previous deployment does not name may hold this
+	// stack's volumes: the old instance of a replacement that did not finish.
+	for _, id := range f.runnerTagged {
+		if slices.Contains(prev.instanceIDs(), id) || len(prev.volumeIDs()) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			held, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
+				{Name: "volume-id", Values: prev.volumeIDs()},
+				{Name: "attachment.instance-id", Values: []string{id}},
+			}})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				f.volumesErr = fmt.Errorf("reading the volumes of instance %s: %w", id, err)
+			case len(held.Ids) > 0:
+				f.holders[id] = held.Ids
+			}
+		})
+	}
 	if cfg.SubnetID == "" && p.Zone != "" && f.defaultVPC != "" {
 		wg.Go(func() {
 			subnets, err := ec2.GetSubnets(ctx, &ec2.GetSubnetsArgs{Filters: []ec2.GetSubnetsFilter{

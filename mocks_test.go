@@ -524,8 +524,9 @@ func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error)
 	case "aws:ebs/getEbsVolumes:getEbsVolumes":
 		ids := []string{}
 		for _, v := range f.volumes {
+			attachedOnly := filterValues(args.Args, "attachment.instance-id") != nil || filterValues(args.Args, "attachment.status") != nil
 			if matchesTags(v.tags, args.Args["tags"], args.Args) && matchesFilter(args.Args, "volume-id", v.id) &&
-				(filterValues(args.Args, "attachment.instance-id") == nil || (v.attachedTo != "" && matchesFilter(args.Args, "attachment.instance-id", v.attachedTo))) {
+				(!attachedOnly || (v.attachedTo != "" && matchesFilter(args.Args, "attachment.instance-id", v.attachedTo))) {
 				ids = append(ids, v.id)
 			}
 		}

@@ -110,28 +110,34 @@ func resourceNamePart(prefix netip.Prefix) string {
 // claimNames makes sure the security group, the first resource the stack registers and the
 // one its other resources wait for, is this stack's own: known to its state. In a preview,
 // an unknown id means the group is yet to be created, so a group of that name already in the
-// VPC belongs to another state: a copy of this stack (another backend, or the stack file used
-// elsewhere), which must stop here before it creates volumes and addresses tagged like ours.
-// In an update, the create itself fails on the duplicate name and nothing else is created.
+// VPC, or instances already tagged as this stack's runners, belong to another state: a copy
+// of this stack (another backend, or the stack file used elsewhere), which must stop here
+// before it creates volumes and addresses tagged like ours. In an update, the group's create
+// itself fails on the duplicate name, and nothing else is created.
 func claimNames(ctx *pulumi.Context, cfg Config, p placement, f *accountFacts, group *ec2.SecurityGroup) error {
 	result, err := internals.UnsafeAwaitOutput(ctx.Context(), group.ID())
-	taken := slices.IndexFunc(f.securityGroups, func(g securityGroupFacts) bool { return g.vpcID == p.VpcID })
+	var evidence string
+	if taken := slices.IndexFunc(f.securityGroups, func(g securityGroupFacts) bool { return g.vpcID == p.VpcID }); taken >= 0 {
+		evidence = fmt.Sprintf("the security group name %s, which %s in %s already has", securityGroupName(cfg), f.securityGroups[taken].id, p.VpcID)
+	} else if len(f.runnerTagged) > 0 {
+		evidence = fmt.Sprintf("the runners' names, and instances tagged with them (%s) already run here", strings.Join(slices.Sorted(slices.Values(f.runnerTagged)), ", "))
+	}
 	switch {
-	case err != nil && taken >= 0:
-		return configProblems{copyError(cfg, p, f.securityGroups[taken].id, err)}
+	case err != nil && evidence != "":
+		return configProblems{copyError(evidence, err)}
 	case err != nil:
 		return err
-	case ctx.DryRun() && !result.Known && taken >= 0:
-		return configProblems{copyError(cfg, p, f.securityGroups[taken].id, nil)}
+	case ctx.DryRun() && !result.Known && evidence != "":
+		return configProblems{copyError(evidence, nil)}
 	}
 	return nil
 }
 
-// copyError explains a taken name and the two ways out.
-func copyError(cfg Config, p placement, groupID string, cause error) error {
-	problem := fmt.Sprintf("gives this stack the security group name %s, which %s in %s already has, but this stack's state does not: "+
+// copyError explains names taken by another state, and the two ways out.
+func copyError(evidence string, cause error) error {
+	problem := fmt.Sprintf("gives this stack %s, but this stack's state does not: "+
 		"probably this stack was deployed from another backend (log in to that one: pulumi login <its URL>), or its stack file was copied; "+
-		"to run a second fleet here instead, give it a prefix of its own", securityGroupName(cfg), groupID, p.VpcID)
+		"to run a second fleet here instead, give it a prefix of its own", evidence)
 	if cause != nil {
 		problem += fmt.Sprintf(" (%s)", firstLine(cause))
 	}

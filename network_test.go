@@ -304,6 +304,13 @@ func TestSecondCopyOfTheStackStopsAtItsSecurityGroup(t *testing.T) {
 	want := "n3x:namePrefix gives this stack the security group name n3x-runner-sg, which runner-sg-id in vpc-0aaaabbbbccccdddd already has, but this stack's state does not: " +
 		"probably this stack was deployed from another backend (log in to that one: pulumi login <its URL>), or its stack file was copied; " +
 		"to run a second fleet here instead, give it a prefix of its own"
+	// Where the group cannot be looked up, the instances tagged as this stack's runners tell.
+	noGroups := laptop.clone()
+	noGroups.groups = nil
+	if d := deploy(t, noGroups, "dev", true, testConfig(keyAvailabilityZone, "")); d.err == nil ||
+		!strings.Contains(d.err.Error(), "n3x:namePrefix gives this stack the runners' names, and instances tagged with them (graviton-runner-id, x86-runner-id) already run here, but this stack's state does not") {
+		t.Errorf("copy without the group: err = %v", d.err)
+	}
 	for _, dryRun := range []bool{true, false} {
 		d := deploy(t, laptop.clone(), "dev", dryRun, testConfig(keyAvailabilityZone, ""))
 		if d.err == nil || !strings.Contains(d.err.Error(), want) || !strings.HasSuffix(d.err.Error(), "fix: pulumi config set n3x:namePrefix <another-prefix>") {

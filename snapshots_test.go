@@ -207,3 +207,24 @@ func TestOldVolumesKeepTheirFlagAndGetADepartureSnapshot(t *testing.T) {
 		t.Errorf("departure snapshots %q, want %q", snapshots, want)
 	}
 }
+
+// A data volume deleted behind the stack's back (or on purpose, to restore an older
+// snapshot) comes back from the newest snapshot of its kind.
+func TestAGoneVolumeComesBackFromTheNewestSnapshot(t *testing.T) {
+	account := mustDeploy(t, testConfig(keyAmiArm64, "")).next()
+	addSnapshotsOfEveryKind(account)
+	account.snapshots = append(account.snapshots, fakeSnapshot{id: "snap-restore-copy", state: "completed", start: "2026-12-24T10:00:00Z", sizeGiB: 500,
+		tags: map[string]string{"n3x:snapshots": "n3x", "Stack": "dev", "Arch": "x86_64", "Purpose": "nix-store-zfs-cache"}})
+	account.volumes = slices.DeleteFunc(account.volumes, func(v fakeVolume) bool { return v.id == "x86-cache-id" })
+	delete(account.state, typeVolume+"::x86-cache") // pulumi up --refresh forgot it
+	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if got := str(t, d.find(t, typeVolume, "x86-cache"), "snapshotId"); got != "snap-restore-copy" {
+		t.Errorf("the new cache volume starts from %s, want the newest of its kind", got)
+	}
+	if _, set := d.find(t, typeVolume, "x86-yocto").inputs["snapshotId"]; set {
+		t.Error("the Yocto volume, which exists, is given a snapshot")
+	}
+}

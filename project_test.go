@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+)
+
+func loadProject(t *testing.T) *workspace.Project {
+	t.Helper()
+	project, err := workspace.LoadProject("Pulumi.yaml")
+	if err != nil {
+		t.Fatalf("Pulumi.yaml does not load: %v", err)
+	}
+	return project
+}
+
+// Pulumi.yaml declares every key of configKeys, with its type, description and default, in
+// the same order; required keys get an empty default so the CLI never stops before the
+// program can name what is missing.
+func TestPulumiYamlDeclaresEveryKeyAsTheCodeDoes(t *testing.T) {
+	project := loadProject(t)
+	if string(project.Name) != configNamespace || project.Runtime.Name() != "go" {
+		t.Fatalf("project %q runtime %q, want %q on go", project.Name, project.Runtime.Name(), configNamespace)
+	}
+	var want []string
+	for _, k := range configKeys {
+		want = append(want, k.name)
+	}
+	var declared []string
+	for key := range project.Config {
+		if key != "aws:region" {
+			declared = append(declared, key)
+		}
+	}
+	if slices.Sort(declared); !slices.Equal(declared, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("Pulumi.yaml declares %q, configKeys has %q", declared, want)
+	}
+	for _, k := range configKeys {
+		decl := project.Config[k.name]
+		if decl.Type == nil || *decl.Type != k.typ {
+			t.Errorf("%s: type %v, want %s", k.name, decl.Type, k.typ)
+		}
+		if decl.Description != k.description {
+			t.Errorf("%s: description\n %q\nwant %q", k.name, decl.Description, k.description)
+		}
+		if decl.Default == nil {
+			t.Errorf("%s: no default; the CLI would stop with its own message before the program's", k.name)
+			continue
+		}
+		if got := fmt.Sprint(decl.Default); got != k.def {
+			t.Errorf("%s: Pulumi.yaml default %q, code default %q", k.name, got, k.def)
+		}
+		wantType := map[string]string{"string": configTypeString, "int": configTypeInt, "bool": configTypeBool}[fmt.Sprintf("%T", decl.Default)]
+		if wantType != k.typ {
+			t.Errorf("%s: declared %s with a %T default", k.name, k.typ, decl.Default)
+		}
+	}
+	if region := project.Config["aws:region"].Value; region != "us-east-1" {
+		t.Errorf("aws:region project value = %v, want us-east-1 (the spec's default)", region)
+	}
+}
+
+// Pulumi.dev.yaml ships empty, and the docs tell a team to commit its own (AMI ids, SSH key,
+// CIDRs) so CI can preview: either way every n3x value in it must be a key the program reads
+// and pass the program's validation, so a typo fails CI, not the deploy.
+func TestStackFileHoldsValidConfig(t *testing.T) {
+	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
+	stack, err := workspace.LoadProjectStack(sink, loadProject(t), "Pulumi.dev.yaml")
+	if err != nil {
+		t.Fatalf("Pulumi.dev.yaml does not load: %v", err)
+	}
+	values := map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey} // until the operator sets them
+	var secret []string
+	for key, value := range stack.Config {
+		if key.Namespace() != configNamespace {
+			continue
+		}
+		if !slices.ContainsFunc(configKeys, func(k configKey) bool { return k.name == key.Name() }) {
+			t.Errorf("Pulumi.dev.yaml sets %s, which the program does not read", key)
+			continue
+		}
+		if value.Secure() {
+			secret = append(secret, key.Name())
+			continue
+		}
+		if values[key.Name()], err = value.Value(config.NopDecrypter); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
+	src := testSource(values, "dev")
+	src.secret = func(key string) bool { return slices.Contains(secret, key[len(configNamespace)+1:]) }
+	if _, err := loadConfig(src); err != nil {
+		t.Errorf("Pulumi.dev.yaml: %v", err)
+	}
+}

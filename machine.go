@@ -84,15 +84,16 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 // interruption, so the volumes stay attached and EC2 starts it again when capacity returns.
 // Why a Spot request and not an ec2.Instance with Spot market options: deleting such an
 // instance leaves its persistent request open in the v5 provider up to at least 5.84
-// (ec2_instance.go, resourceInstanceDelete compares instance_lifecycle with a typed constant
-// that never matches: hashicorp/terraform-provider-aws#38142, fixed by #41206, whose release
-// could not be confirmed for the version pulumi-aws 6.83.4 bundles), and EC2 then launches
-// untracked replacements; the request's delete cancels it and terminates its instance
-// (ec2_spot_instance_request.go, resourceSpotInstanceRequestDelete). What the request's
-// create and read do not do, this does:
+// (ec2_instance.go, resourceInstanceDelete, v5.5.0 line 2003: once ported to the AWS SDK v2
+// the instance_lifecycle check compares with a typed constant and never matches:
+// hashicorp/terraform-provider-aws#38142, fixed by #41206, whose release could not be
+// confirmed for the version pulumi-aws 6.83.4 bundles), and EC2 then launches untracked
+// replacements; the request's delete cancels it and terminates its instance
+// (ec2_spot_instance_request.go, resourceSpotInstanceRequestDelete, v5.5.0 line 368). What
+// the request's create and read do not do, this does:
 //   - Zone: with interruption behaviour stop the create sends no Placement
-//     (resourceSpotInstanceRequestCreate, #12680), so the request names the zone's subnet,
-//     which it does send (LaunchSpecification.SubnetId).
+//     (resourceSpotInstanceRequestCreate, v5.5.0 lines 198-201, #12680), so the request names
+//     the zone's subnet, which it does send (LaunchSpecification.SubnetId, line 171).
 //   - IMDSv2: RequestSpotInstances takes no metadata options (#25896), so preflight requires
 //     an AMI registered with imdsSupport v2.0, whose instances require tokens.
 //   - Expiry: a fixed validUntil (spotRequestValidUntil).
@@ -101,7 +102,8 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 //   - Tags: they stay on the request (#38821), so ec2.Tag resources put the runner's tags and
 //     the provider's default tags on the instance and its root volume. The request names no
 //     root device tags but one stable volume tag: with volume_tags set, its read leaves the
-//     root device's tags unread (readInstance, readBlockDevicesFromInstance), so the tags that
+//     root device's tags unread (readInstance; ec2_instance.go readBlockDevicesFromInstance,
+//     v5.5.0 line 2246), so the tags that
 //     ec2.Tag adds after the create never show as a difference, and a preview after up (or
 //     after a refresh) plans nothing. volume_tags is not sent at create either.
 func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineSettings, name string, opts []pulumi.ResourceOption) (machine, error) {

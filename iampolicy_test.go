@@ -1,0 +1,762 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The CI roles (iam/*.json) against what the provider does. providerActions is, per Pulumi
+// type the program registers and per data source it invokes, the IAM actions that
+// terraform-provider-aws v5 (bundled by pulumi-aws 6.83.4) needs for each operation, read
+// in the provider's source (the v5.54-era source, compared with v5.5.0 and v5.14 of pulumi's
+// fork; the version pulumi-aws 6.83.4 bundles could not be read whole). The tests check that the program uses nothing the table lacks,
+// that the preview role allows every data source and nothing that changes the account, and
+// that the deploy role allows every row.
+//
+// The policy matcher evaluates only Action (with IAM's * and ? wildcards, case-insensitive)
+// of Allow statements. Resource and Condition scoping is NOT evaluated here: a statement
+// counts as allowing its actions everywhere, so an action scoped to the wrong ARN, tag or
+// iam:PassedToService passes these tests and fails in AWS. Deny and NotAction statements
+// are refused rather than half-evaluated.
+
+// iamOperation is what one operation of a resource type (Diff, Create, Read, Update,
+// Delete) or one data-source call (Invoke) needs.
+type iamOperation struct {
+	source  string   // provider file and function the calls were read from
+	actions []string // IAM actions; "A@B": AWS authorizes action A inside call B
+}
+
+// providerActions maps each type token the program registers and each invoke token it
+// calls to its operations. Create and Update end with the resource's Read, listed under
+// Read. Only arguments the program sets count (no launch templates, user data, managed
+// policies, custom KMS keys).
+var providerActions = map[string]map[string]iamOperation{
+	// ------------------------------------------------------------------ EC2 resources
+	typeInstance: {
+		// Only an instance type change of an existing instance calls AWS (errors ignored).
+		"Diff": {"internal/service/ec2/ec2_instance.go ResourceInstance CustomizeDiff (ForceNewIf instance_type: findInstanceTypeByName)",
+			[]string{"ec2:DescribeInstanceTypes"}},
+		"Create": {"internal/service/ec2/ec2_instance.go resourceInstanceCreate", []string{
+			"ec2:DescribeImages", // root_block_device: the AMI's root device name
+			"ec2:RunInstances",
+			"ec2:CreateTags@ec2:RunInstances",
+			"iam:PassRole@ec2:RunInstances", // iam_instance_profile
+			"ec2:DescribeInstances",         // waitInstanceCreated
+			"ec2:CreateTags",                // root_block_device tags, after the launch (errors logged)
+		}},
+		"Read": {"internal/service/ec2/ec2_instance.go resourceInstanceRead", []string{
+			"ec2:DescribeInstances", "ec2:DescribeInstanceTypes", "ec2:DescribeTags",
+			"ec2:DescribeVpcs",              // errors logged
+			"ec2:DescribeInstanceAttribute", // disableApiStop, disableApiTermination, userData, shutdown behaviour
+			"ec2:DescribeVolumes",
+			"ec2:DescribeInstanceCreditSpecifications", // burstable types
+			"ec2:DescribeSpotInstanceRequests",         // spot lifecycle
+		}},
+		"Update": {"internal/service/ec2/ec2_instance.go resourceInstanceUpdate", []string{
+			"ec2:CreateTags", "ec2:DeleteTags", // tags and root_block_device tags
+			"ec2:DescribeIamInstanceProfileAssociations", // iam_instance_profile
+			"ec2:AssociateIamInstanceProfile", "iam:PassRole@ec2:AssociateIamInstanceProfile",
+			"ec2:ReplaceIamInstanceProfileAssociation", "iam:PassRole@ec2:ReplaceIamInstanceProfileAssociation",
+			"ec2:DisassociateIamInstanceProfile",
+			"ec2:StopInstances", "ec2:DescribeInstances", "ec2:ModifyInstanceAttribute", "ec2:StartInstances", // instance_type
+			"ec2:ModifyInstanceMetadataOptions",                                           // metadata_options
+			"ec2:ModifyVolume", "ec2:DescribeVolumesModifications", "ec2:DescribeVolumes", // root volume size, type, IOPS, throughput
+		}},
+		// No CancelSpotInstanceRequests: these instances are on demand (Spot runners are
+		// SpotInstanceRequests), and the v5 check of instance_lifecycle never matches anyway
+		// (hashicorp/terraform-provider-aws#38142).
+		"Delete": {"internal/service/ec2/ec2_instance.go resourceInstanceDelete", []string{
+			"ec2:ModifyInstanceAttribute", // disable_api_termination off first (errors logged)
+			"ec2:TerminateInstances", "ec2:DescribeInstances",
+		}},
+	},
+	typeSpotRequest: {
+		"Create": {"internal/service/ec2/ec2_spot_instance_request.go resourceSpotInstanceRequestCreate", []string{
+			"ec2:DescribeImages", // root_block_device
+			"ec2:RequestSpotInstances",
+			"ec2:CreateTags@ec2:RequestSpotInstances",
+			"iam:PassRole@ec2:RequestSpotInstances",
+			"ec2:DescribeSpotInstanceRequests", // wait_for_fulfillment
+		}},
+		"Read": {"internal/service/ec2/ec2_spot_instance_request.go resourceSpotInstanceRequestRead (readInstance)", []string{
+			"ec2:DescribeSpotInstanceRequests", "ec2:DescribeInstances", "ec2:DescribeVolumes",
+			"ec2:DescribeVpcs", // errors logged
+		}},
+		"Update": {"internal/service/ec2/ec2_spot_instance_request.go resourceSpotInstanceRequestUpdate", []string{
+			"ec2:CreateTags", "ec2:DeleteTags", // tags only
+		}},
+		"Delete": {"internal/service/ec2/ec2_spot_instance_request.go resourceSpotInstanceRequestDelete", []string{
+			"ec2:CancelSpotInstanceRequests", "ec2:TerminateInstances", "ec2:DescribeInstances",
+		}},
+	},
+	typeVolume: {
+		"Create": {"internal/service/ec2/ebs_volume.go resourceEBSVolumeCreate", []string{
+			"ec2:CreateVolume", "ec2:CreateTags@ec2:CreateVolume", "ec2:DescribeVolumes",
+		}},
+		"Read": {"internal/service/ec2/ebs_volume.go resourceEBSVolumeRead", []string{"ec2:DescribeVolumes"}},
+		"Update": {"internal/service/ec2/ebs_volume.go resourceEBSVolumeUpdate", []string{
+			"ec2:CreateTags", "ec2:DeleteTags", "ec2:ModifyVolume", "ec2:DescribeVolumes",
+		}},
+		"Delete": {"internal/service/ec2/ebs_volume.go resourceEBSVolumeDelete", []string{
+			"ec2:CreateSnapshot", "ec2:CreateTags@ec2:CreateSnapshot", "ec2:DescribeSnapshots", // final_snapshot
+			"ec2:DeleteVolume", "ec2:DescribeVolumes",
+		}},
+	},
+	typeAttachment: { // no Update: every argument forces a new attachment
+		"Create": {"internal/service/ec2/ebs_volume_attachment.go resourceVolumeAttachmentCreate", []string{
+			"ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:AttachVolume",
+		}},
+		"Read": {"internal/service/ec2/ebs_volume_attachment.go resourceVolumeAttachmentRead", []string{"ec2:DescribeVolumes"}},
+		"Delete": {"internal/service/ec2/ebs_volume_attachment.go resourceVolumeAttachmentDelete", []string{
+			"ec2:StopInstances", "ec2:DescribeInstances", // stop_instance_before_detaching
+			"ec2:DetachVolume", "ec2:DescribeVolumes",
+		}},
+	},
+	typeEip: {
+		"Create": {"internal/service/ec2/ec2_eip.go resourceEIPCreate", []string{
+			"ec2:AllocateAddress", "ec2:CreateTags@ec2:AllocateAddress", "ec2:DescribeAddresses",
+		}},
+		"Read": {"internal/service/ec2/ec2_eip.go resourceEIPRead (findEIPDomainNameAttributeByAllocationID)", []string{
+			"ec2:DescribeAddresses", "ec2:DescribeAddressesAttribute",
+		}},
+		"Update": {"internal/service/ec2/ec2_eip.go resourceEIPUpdate", []string{"ec2:CreateTags", "ec2:DeleteTags"}},
+		"Delete": {"internal/service/ec2/ec2_eip.go resourceEIPDelete", []string{"ec2:DisassociateAddress", "ec2:ReleaseAddress"}},
+	},
+	typeEipAssoc: { // no Update: every argument forces a new association
+		"Create": {"internal/service/ec2/ec2_eip_association.go resourceEIPAssociationCreate", []string{
+			"ec2:AssociateAddress", "ec2:DescribeAddresses",
+		}},
+		"Read":   {"internal/service/ec2/ec2_eip_association.go resourceEIPAssociationRead", []string{"ec2:DescribeAddresses"}},
+		"Delete": {"internal/service/ec2/ec2_eip_association.go resourceEIPAssociationDelete", []string{"ec2:DisassociateAddress"}},
+	},
+	typeKeyPair: {
+		"Create": {"internal/service/ec2/ec2_key_pair.go resourceKeyPairCreate", []string{"ec2:ImportKeyPair", "ec2:CreateTags@ec2:ImportKeyPair"}},
+		"Read":   {"internal/service/ec2/ec2_key_pair.go resourceKeyPairRead", []string{"ec2:DescribeKeyPairs"}},
+		"Update": {"internal/service/ec2/ec2_key_pair.go resourceKeyPairUpdate", []string{"ec2:CreateTags", "ec2:DeleteTags"}},
+		"Delete": {"internal/service/ec2/ec2_key_pair.go resourceKeyPairDelete", []string{"ec2:DeleteKeyPair"}},
+	},
+	typeSecurityGroup: {
+		"Create": {"internal/service/ec2/vpc_security_group.go resourceSecurityGroupCreate", []string{
+			"ec2:CreateSecurityGroup", "ec2:CreateTags@ec2:CreateSecurityGroup", "ec2:DescribeSecurityGroups",
+			"ec2:RevokeSecurityGroupEgress", // the default allow-all egress rules, IPv4 and IPv6
+		}},
+		"Read": {"internal/service/ec2/vpc_security_group.go resourceSecurityGroupRead", []string{"ec2:DescribeSecurityGroups"}},
+		"Update": {"internal/service/ec2/vpc_security_group.go resourceSecurityGroupUpdate", []string{
+			"ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeSecurityGroups",
+		}},
+		"Delete": {"internal/service/ec2/vpc_security_group.go resourceSecurityGroupDelete", []string{
+			"ec2:DescribeNetworkInterfaces", // lingering ENIs
+			"ec2:DeleteSecurityGroup", "ec2:DescribeSecurityGroups",
+		}},
+	},
+	typeIngressRule: {
+		// Tags: with the rule (CreateTags@AuthorizeSecurityGroupIngress) in later v5, a separate
+		// CreateTags in v5.54: ec2:CreateTags either way.
+		"Create": {"internal/service/ec2/vpc_security_group_ingress_rule.go securityGroupRuleResource.Create, securityGroupIngressRuleResource.create", []string{
+			"ec2:AuthorizeSecurityGroupIngress", "ec2:CreateTags",
+		}},
+		"Read": {"internal/service/ec2/vpc_security_group_ingress_rule.go securityGroupRuleResource.Read (securityGroupIngressRuleResource.findByID)", []string{
+			"ec2:DescribeSecurityGroupRules",
+		}},
+		"Update": {"internal/service/ec2/vpc_security_group_ingress_rule.go securityGroupRuleResource.Update", []string{
+			"ec2:ModifySecurityGroupRules", "ec2:CreateTags", "ec2:DeleteTags",
+		}},
+		"Delete": {"internal/service/ec2/vpc_security_group_ingress_rule.go securityGroupRuleResource.Delete, securityGroupIngressRuleResource.delete", []string{
+			"ec2:RevokeSecurityGroupIngress",
+		}},
+	},
+	typeEgressRule: {
+		"Create": {"internal/service/ec2/vpc_security_group_egress_rule.go securityGroupEgressRuleResource.create (securityGroupRuleResource.Create)", []string{
+			"ec2:AuthorizeSecurityGroupEgress", "ec2:CreateTags",
+		}},
+		"Read": {"internal/service/ec2/vpc_security_group_egress_rule.go securityGroupEgressRuleResource.findByID (securityGroupRuleResource.Read)", []string{
+			"ec2:DescribeSecurityGroupRules",
+		}},
+		"Update": {"internal/service/ec2/vpc_security_group_ingress_rule.go securityGroupRuleResource.Update", []string{
+			"ec2:ModifySecurityGroupRules", "ec2:CreateTags", "ec2:DeleteTags",
+		}},
+		"Delete": {"internal/service/ec2/vpc_security_group_egress_rule.go securityGroupEgressRuleResource.delete (securityGroupRuleResource.Delete)", []string{
+			"ec2:RevokeSecurityGroupEgress",
+		}},
+	},
+	typeTag: {
+		"Create": {"internal/service/ec2/tag_gen.go resourceTagCreate", []string{"ec2:CreateTags", "ec2:DescribeTags"}},
+		"Read":   {"internal/service/ec2/tag_gen.go resourceTagRead", []string{"ec2:DescribeTags"}},
+		"Update": {"internal/service/ec2/tag_gen.go resourceTagUpdate", []string{"ec2:CreateTags"}},
+		"Delete": {"internal/service/ec2/tag_gen.go resourceTagDelete", []string{"ec2:DeleteTags"}},
+	},
+	typeSnapshot: { // retained on delete: the provider's Delete never runs for the program's snapshots
+		"Create": {"internal/service/ec2/ebs_snapshot.go resourceEBSSnapshotCreate", []string{
+			"ec2:CreateSnapshot", "ec2:CreateTags@ec2:CreateSnapshot", "ec2:DescribeSnapshots",
+		}},
+		"Read":   {"internal/service/ec2/ebs_snapshot.go resourceEBSSnapshotRead", []string{"ec2:DescribeSnapshots"}},
+		"Update": {"internal/service/ec2/ebs_snapshot.go resourceEBSSnapshotUpdate", []string{"ec2:CreateTags", "ec2:DeleteTags"}},
+		"Delete": {"internal/service/ec2/ebs_snapshot.go resourceEBSSnapshotDelete", []string{"ec2:DeleteSnapshot"}},
+	},
+
+	// ------------------------------------------------------------------ IAM, SSM, Scheduler, DLM
+	typeRole: {
+		"Create": {"internal/service/iam/role.go resourceRoleCreate", []string{"iam:CreateRole", "iam:TagRole@iam:CreateRole"}},
+		"Read": {"internal/service/iam/role.go resourceRoleRead", []string{
+			"iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies",
+		}},
+		"Update": {"internal/service/iam/role.go resourceRoleUpdate", []string{
+			"iam:UpdateAssumeRolePolicy", "iam:UpdateRoleDescription", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
+		}},
+		// deleteRole lists and detaches managed policies (ListAttachedRolePolicies,
+		// DetachRolePolicy) and inline ones (ListRolePolicies, DeleteRolePolicy) only with
+		// force_detach_policies, managed_policy_arns or inline_policy, which the program
+		// never sets: its inline policies are RolePolicy resources, deleted before the role.
+		"Delete": {"internal/service/iam/role.go resourceRoleDelete (deleteRole, deleteRoleInstanceProfiles)", []string{
+			"iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole",
+		}},
+	},
+	typeRolePolicy: {
+		"Create": {"internal/service/iam/role_policy.go resourceRolePolicyPut", []string{"iam:PutRolePolicy", "iam:GetRolePolicy"}},
+		"Read":   {"internal/service/iam/role_policy.go resourceRolePolicyRead", []string{"iam:GetRolePolicy"}},
+		"Update": {"internal/service/iam/role_policy.go resourceRolePolicyPut", []string{"iam:PutRolePolicy", "iam:GetRolePolicy"}},
+		"Delete": {"internal/service/iam/role_policy.go resourceRolePolicyDelete", []string{"iam:DeleteRolePolicy"}},
+	},
+	typeInstanceProfile: {
+		"Create": {"internal/service/iam/instance_profile.go resourceInstanceProfileCreate", []string{
+			"iam:CreateInstanceProfile", "iam:TagInstanceProfile@iam:CreateInstanceProfile", "iam:GetInstanceProfile",
+			"iam:AddRoleToInstanceProfile", "iam:PassRole@iam:AddRoleToInstanceProfile",
+		}},
+		"Read": {"internal/service/iam/instance_profile.go resourceInstanceProfileRead", []string{"iam:GetInstanceProfile", "iam:GetRole"}},
+		"Update": {"internal/service/iam/instance_profile.go resourceInstanceProfileUpdate", []string{
+			"iam:RemoveRoleFromInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:PassRole@iam:AddRoleToInstanceProfile",
+			"iam:TagInstanceProfile", "iam:UntagInstanceProfile",
+		}},
+		"Delete": {"internal/service/iam/instance_profile.go resourceInstanceProfileDelete", []string{
+			"iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile",
+		}},
+	},
+	typeParameter: { // SecureString under the AWS managed aws/ssm key: no KMS permission of the caller
+		"Create": {"internal/service/ssm/parameter.go resourceParameterCreate", []string{"ssm:PutParameter", "ssm:AddTagsToResource@ssm:PutParameter"}},
+		"Read": {"internal/service/ssm/parameter.go resourceParameterRead", []string{
+			"ssm:GetParameter", "ssm:DescribeParameters", "ssm:ListTagsForResource",
+		}},
+		"Update": {"internal/service/ssm/parameter.go resourceParameterUpdate", []string{
+			"ssm:PutParameter", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource",
+		}},
+		"Delete": {"internal/service/ssm/parameter.go resourceParameterDelete", []string{"ssm:DeleteParameter"}},
+	},
+	typeSchedule: {
+		"Create": {"internal/service/scheduler/schedule.go resourceScheduleCreate", []string{"scheduler:CreateSchedule", "iam:PassRole@scheduler:CreateSchedule"}},
+		"Read":   {"internal/service/scheduler/schedule.go resourceScheduleRead", []string{"scheduler:GetSchedule"}},
+		"Update": {"internal/service/scheduler/schedule.go resourceScheduleUpdate", []string{"scheduler:UpdateSchedule", "iam:PassRole@scheduler:UpdateSchedule"}},
+		"Delete": {"internal/service/scheduler/schedule.go resourceScheduleDelete", []string{"scheduler:DeleteSchedule"}},
+	},
+	typeLifecyclePolicy: {
+		"Create": {"internal/service/dlm/lifecycle_policy.go resourceLifecyclePolicyCreate", []string{
+			"dlm:CreateLifecyclePolicy", "dlm:TagResource@dlm:CreateLifecyclePolicy", "iam:PassRole@dlm:CreateLifecyclePolicy",
+		}},
+		"Read": {"internal/service/dlm/lifecycle_policy.go resourceLifecyclePolicyRead", []string{"dlm:GetLifecyclePolicy"}},
+		"Update": {"internal/service/dlm/lifecycle_policy.go resourceLifecyclePolicyUpdate", []string{
+			"dlm:UpdateLifecyclePolicy", "iam:PassRole@dlm:UpdateLifecyclePolicy", "dlm:TagResource", "dlm:UntagResource",
+		}},
+		"Delete": {"internal/service/dlm/lifecycle_policy.go resourceLifecyclePolicyDelete", []string{"dlm:DeleteLifecyclePolicy"}},
+	},
+
+	// ------------------------------------------------------------------ data sources
+	"aws:index/getAvailabilityZones:getAvailabilityZones": {"Invoke": {
+		"internal/service/ec2/ec2_availability_zones_data_source.go dataSourceAvailabilityZonesRead", []string{"ec2:DescribeAvailabilityZones"}}},
+	"aws:index/getCallerIdentity:getCallerIdentity": {"Invoke": { // AWS allows it whatever the policy says
+		"internal/service/sts/caller_identity_data_source.go dataSourceCallerIdentity.Read", []string{"sts:GetCallerIdentity"}}},
+	"aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"Invoke": {
+		"internal/service/ec2/ec2_instance_type_offerings_data_source.go dataSourceInstanceTypeOfferingsRead", []string{"ec2:DescribeInstanceTypeOfferings"}}},
+	"aws:ec2/getInstanceType:getInstanceType": {"Invoke": {
+		"internal/service/ec2/ec2_instance_type_data_source.go dataSourceInstanceTypeRead", []string{"ec2:DescribeInstanceTypes"}}},
+	"aws:ec2/getAmi:getAmi": {"Invoke": {
+		"internal/service/ec2/ec2_ami_data_source.go dataSourceAMIRead", []string{"ec2:DescribeImages"}}},
+	"aws:ec2/getVpcs:getVpcs": {"Invoke": {
+		"internal/service/ec2/vpc_vpcs_data_source.go dataSourceVPCsRead", []string{"ec2:DescribeVpcs"}}},
+	"aws:ec2/getSubnets:getSubnets": {"Invoke": {
+		"internal/service/ec2/vpc_subnets_data_source.go dataSourceSubnetsRead", []string{"ec2:DescribeSubnets"}}},
+	"aws:ec2/getSubnet:getSubnet": {"Invoke": {
+		"internal/service/ec2/vpc_subnet_data_source.go dataSourceSubnetRead", []string{"ec2:DescribeSubnets"}}},
+	"aws:ec2/getRouteTable:getRouteTable": {"Invoke": { // network interfaces: routes to an ENI only, errors ignored
+		"internal/service/ec2/vpc_route_table_data_source.go dataSourceRouteTableRead, dataSourceRoutesRead", []string{"ec2:DescribeRouteTables", "ec2:DescribeNetworkInterfaces"}}},
+	"aws:ebs/getEbsVolumes:getEbsVolumes": {"Invoke": {
+		"internal/service/ec2/ebs_volumes_data_source.go dataSourceEBSVolumesRead", []string{"ec2:DescribeVolumes"}}},
+	"aws:ebs/getVolume:getVolume": {"Invoke": {
+		"internal/service/ec2/ebs_volume_data_source.go dataSourceEBSVolumeRead", []string{"ec2:DescribeVolumes"}}},
+	"aws:ec2/getInstances:getInstances": {"Invoke": {
+		"internal/service/ec2/ec2_instances_data_source.go dataSourceInstancesRead", []string{"ec2:DescribeInstances"}}},
+	"aws:ec2/getSpotPrice:getSpotPrice": {"Invoke": {
+		"internal/service/ec2/ec2_spot_price_data_source.go dataSourceSpotPriceRead", []string{"ec2:DescribeSpotPriceHistory"}}},
+	"aws:servicequotas/getServiceQuota:getServiceQuota": {"Invoke": { // by quota code: the default first, then the applied value
+		"internal/service/servicequotas/service_quota_data_source.go dataSourceServiceQuotaRead", []string{"servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota"}}},
+	"aws:ebs/getSnapshotIds:getSnapshotIds": {"Invoke": {
+		"internal/service/ec2/ebs_snapshot_ids_data_source.go dataSourceEBSSnapshotIDsRead", []string{"ec2:DescribeSnapshots"}}},
+	"aws:ebs/getSnapshot:getSnapshot": {"Invoke": {
+		"internal/service/ec2/ebs_snapshot_data_source.go dataSourceEBSSnapshotRead", []string{"ec2:DescribeSnapshots"}}},
+	"aws:ec2/getSecurityGroups:getSecurityGroups": {"Invoke": {
+		"internal/service/ec2/vpc_security_groups_data_source.go dataSourceSecurityGroupsRead", []string{"ec2:DescribeSecurityGroups"}}},
+}
+
+// iamActionOf is the IAM action of a table entry ("A@B" -> "A").
+func iamActionOf(entry string) string {
+	action, _, _ := strings.Cut(entry, "@")
+	return action
+}
+
+// What the state backend (S3) and the stack's awskms:// secrets provider need.
+var (
+	previewBackendActions = []string{"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+	deployBackendActions  = []string{"s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject",
+		"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+)
+
+// ------------------------------------------------------------------ policy documents
+
+// iamStrings is IAM's "a string or a list of strings".
+type iamStrings []string
+
+func (s *iamStrings) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = iamStrings{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*s = many
+	return nil
+}
+
+type iamPolicy struct {
+	Version   string
+	Statement []iamStatement
+}
+
+type iamStatement struct {
+	Sid       string
+	Effect    string
+	Principal map[string]iamStrings
+	Action    iamStrings
+	NotAction iamStrings
+	Resource  iamStrings
+	Condition map[string]map[string]iamStrings // operator -> key -> values
+}
+
+var sidPattern = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+
+// readIAMPolicy parses a policy file strictly: unknown fields, a missing Sid or Version, a
+// Deny or NotAction (which allows() would not evaluate) fail the test. trust says whether it
+// is a trust policy (Principal, no Resource) or an identity policy (Resource, no Principal).
+func readIAMPolicy(t *testing.T, path string, trust bool) iamPolicy {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	var p iamPolicy
+	if err := decoder.Decode(&p); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if p.Version != "2012-10-17" {
+		t.Errorf("%s: Version %q, want 2012-10-17", path, p.Version)
+	}
+	if len(p.Statement) == 0 {
+		t.Fatalf("%s: no statements", path)
+	}
+	sids := map[string]bool{}
+	for i, s := range p.Statement {
+		switch {
+		case !sidPattern.MatchString(s.Sid):
+			t.Errorf("%s: statement %d: Sid %q must be letters and digits", path, i, s.Sid)
+		case sids[s.Sid]:
+			t.Errorf("%s: Sid %s twice", path, s.Sid)
+		}
+		sids[s.Sid] = true
+		if s.Effect != "Allow" {
+			t.Errorf("%s: %s: Effect %q; the matcher evaluates Allow statements only", path, s.Sid, s.Effect)
+		}
+		if len(s.Action) == 0 || len(s.NotAction) > 0 {
+			t.Errorf("%s: %s: needs Action and no NotAction", path, s.Sid)
+		}
+		if trust != (len(s.Principal) > 0) || trust == (len(s.Resource) > 0) {
+			t.Errorf("%s: %s: a %s policy statement has Principal %v and Resource %v", path, s.Sid,
+				map[bool]string{true: "trust", false: "permission"}[trust], s.Principal, s.Resource)
+		}
+	}
+	return p
+}
+
+// allows says whether some Allow statement's Action matches the action. Resource and
+// Condition are not evaluated (see the top of this file).
+func (p iamPolicy) allows(action string) bool {
+	for _, s := range p.Statement {
+		if s.Effect != "Allow" {
+			continue
+		}
+		for _, pattern := range s.Action {
+			if iamGlob(strings.ToLower(pattern), strings.ToLower(action)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// iamGlob matches IAM's wildcards: * any run of characters, ? exactly one.
+func iamGlob(pattern, s string) bool {
+	if pattern == "" {
+		return s == ""
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if iamGlob(pattern[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && iamGlob(pattern[1:], s[1:])
+	}
+	return s != "" && pattern[0] == s[0] && iamGlob(pattern[1:], s[1:])
+}
+
+func TestIAMGlob(t *testing.T) {
+	cases := []struct {
+		pattern, action string
+		want            bool
+	}{
+		{"ec2:DescribeInstances", "ec2:describeinstances", true},
+		{"ec2:Describe*", "ec2:DescribeVolumes", true},
+		{"ec2:Describe*", "ec2:RunInstances", false},
+		{"ec2:*Tags", "ec2:CreateTags", true},
+		{"ec2:*Tags", "ec2:CreateTagsX", false},
+		{"ec2:?topInstances", "ec2:StopInstances", true},
+		{"ec2:?topInstances", "ec2:topInstances", false},
+		{"*", "iam:PassRole", true},
+		{"s3:GetObject", "s3:GetObjectAcl", false},
+	}
+	for _, c := range cases {
+		p := iamPolicy{Statement: []iamStatement{{Effect: "Allow", Action: iamStrings{c.pattern}}}}
+		if got := p.allows(c.action); got != c.want {
+			t.Errorf("%s allows %s = %v, want %v", c.pattern, c.action, got, c.want)
+		}
+	}
+}
+
+// ------------------------------------------------------------------ (a) the table covers the program
+
+// TestIAMTableCoversEveryTypeAndInvoke deploys (with the mocks) every configuration that
+// makes the program register a type or call a data source, and fails when one is missing
+// from providerActions, or when a row is one the program no longer uses.
+func TestIAMTableCoversEveryTypeAndInvoke(t *testing.T) {
+	signingKey, _ := testSigningKey(t)
+	full := []string{keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
+		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7"}
+	up := func(t *testing.T, account *fakeAWS, cfg map[string]string) deployment {
+		t.Helper()
+		d := deploy(t, account, "dev", false, cfg)
+		if d.err != nil {
+			t.Fatalf("up: %v", d.err)
+		}
+		return d
+	}
+	getInstances := func(d deployment) int {
+		n := 0
+		for _, r := range d.aws.invokes {
+			if r.token == "aws:ec2/getInstances:getInstances" {
+				n++
+			}
+		}
+		return n
+	}
+	scenarios := []struct {
+		name   string
+		run    func(t *testing.T) []deployment // every run, previous ones included
+		covers []string                        // types and tokens the scenario must reach
+	}{
+		{"on demand, working hours, secrets, snapshots", func(t *testing.T) []deployment {
+			first := up(t, newFakeAWS(), testConfig(full...))
+			return []deployment{first, up(t, first.next(), testConfig(full...))}
+		}, []string{typeInstance, typeSchedule, typeParameter, typeLifecyclePolicy, typeRolePolicy, typeInstanceProfile,
+			"aws:ebs/getVolume:getVolume", "aws:ebs/getEbsVolumes:getEbsVolumes", "aws:ec2/getSubnets:getSubnets"}},
+		{"Spot", func(t *testing.T) []deployment {
+			return []deployment{up(t, newFakeAWS(), testConfig(append(full, keyCapacity, "spot")...))}
+		}, []string{typeSpotRequest, typeTag, "aws:ec2/getSpotPrice:getSpotPrice"}},
+		{"scale-down of volumes without final snapshots", func(t *testing.T) []deployment {
+			before := up(t, newFakeAWS(), testConfig(keyX86Count, "2"))
+			account := before.next()
+			for i := range account.volumes {
+				if strings.HasPrefix(account.volumes[i].id, "x86-2-") {
+					delete(account.volumes[i].tags, finalSnapshotTag) // as an older version made them
+				}
+			}
+			return []deployment{before, up(t, account, testConfig())}
+		}, []string{typeSnapshot}},
+		{"zone move, then a new runner from the move's snapshots", func(t *testing.T) []deployment {
+			before := up(t, newFakeAWS(), testConfig(keyAmiArm64, ""))
+			moved := up(t, before.next(), testConfig(keyAmiArm64, "", keyAvailabilityZone, "us-east-1c"))
+			grown := up(t, moved.next(), testConfig(keyAmiArm64, "", keyAvailabilityZone, "us-east-1c", keyX86Count, "2"))
+			return []deployment{before, moved, grown}
+		}, []string{typeSnapshot, "aws:ebs/getSnapshotIds:getSnapshotIds", "aws:ebs/getSnapshot:getSnapshot"}},
+		{"a subnet of its own", func(t *testing.T) []deployment {
+			return []deployment{up(t, newFakeAWS(), testConfig(keySubnetID, testSubnet, keyAvailabilityZone, ""))}
+		}, []string{"aws:ec2/getSubnet:getSubnet", "aws:ec2/getRouteTable:getRouteTable"}},
+		{"an AMI gone that a runner still runs", func(t *testing.T) []deployment {
+			account := up(t, newFakeAWS(), testConfig()).next()
+			present := deploy(t, account.clone(), "dev", true, testConfig())
+			delete(account.amis, testAmiX86)
+			gone := deploy(t, account, "dev", true, testConfig())
+			if present.err != nil || gone.err != nil {
+				t.Fatalf("previews: %v, %v", present.err, gone.err)
+			}
+			if getInstances(gone) <= getInstances(present) {
+				t.Errorf("getInstances %d times with the AMI gone, %d with it: the lookup of its runners did not run",
+					getInstances(gone), getInstances(present))
+			}
+			return []deployment{present, gone}
+		}, []string{"aws:ec2/getInstances:getInstances", "aws:ec2/getAmi:getAmi"}},
+	}
+	used := map[string]bool{}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			reached := map[string]bool{}
+			for _, d := range sc.run(t) {
+				for _, r := range d.aws.registrations {
+					reached[r.typ] = true
+				}
+				for _, r := range d.aws.invokes {
+					reached[r.token] = true
+				}
+			}
+			for _, want := range sc.covers {
+				if !reached[want] {
+					t.Errorf("the scenario no longer reaches %s", want)
+				}
+			}
+			for _, token := range slices.Sorted(maps.Keys(reached)) {
+				used[token] = true
+				if _, ok := providerActions[token]; !ok {
+					t.Errorf("%s has no row in providerActions: read its provider source, add the row and the actions to iam/*-policy.json", token)
+				}
+			}
+		})
+	}
+	for _, token := range slices.Sorted(maps.Keys(providerActions)) {
+		if !used[token] {
+			t.Errorf("providerActions has a row for %s, which no scenario reaches: drop it, or add the scenario", token)
+		}
+	}
+}
+
+// TestIAMTableRowsAreWellFormed: every operation names its source and only known
+// operations, and every action is service:Action.
+func TestIAMTableRowsAreWellFormed(t *testing.T) {
+	action := regexp.MustCompile(`^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$`)
+	for _, token := range slices.Sorted(maps.Keys(providerActions)) {
+		invoke := strings.Contains(token, "/get")
+		for op, o := range providerActions[token] {
+			if invoke != (op == "Invoke") || !slices.Contains([]string{"Diff", "Create", "Read", "Update", "Delete", "Invoke"}, op) {
+				t.Errorf("%s: operation %s", token, op)
+			}
+			if !strings.HasPrefix(o.source, "internal/service/") || !strings.Contains(o.source, ".go ") {
+				t.Errorf("%s %s: source %q names no provider file and function", token, op, o.source)
+			}
+			if len(o.actions) == 0 {
+				t.Errorf("%s %s: no actions", token, op)
+			}
+			for _, entry := range o.actions {
+				a, call, inside := strings.Cut(entry, "@")
+				if !action.MatchString(a) || (inside && !action.MatchString(call)) {
+					t.Errorf("%s %s: %q is not service:Action[@service:Call]", token, op, entry)
+				}
+			}
+		}
+	}
+}
+
+// ------------------------------------------------------------------ (b) the preview role
+
+// mutatingVerbs start the names of actions that change something. No action of the preview
+// role may be one, nor may a wildcard of it reach one.
+var mutatingVerbs = []string{"Create", "Delete", "Put", "Run", "Terminate", "Attach", "Detach", "Modify", "Update",
+	"Request", "Cancel", "Associate", "Disassociate", "Replace", "Authorize", "Revoke", "Allocate", "Release", "Import",
+	"Stop", "Start", "Pass", "Tag", "Untag", "Add", "Remove", "Set", "Enable", "Disable", "Encrypt", "GenerateDataKey",
+	"ReEncrypt", "Restore", "Copy", "Send", "Invoke", "Upload", "Abort"}
+
+// previewForbiddenReads are reads that would hand a merge request's pipeline the fleet's
+// secrets (the runner tokens and the cache key are SSM SecureStrings).
+var previewForbiddenReads = []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath",
+	"ssm:GetParameterHistory", "ec2:GetPasswordData", "secretsmanager:GetSecretValue", "kms:CreateGrant"}
+
+func TestPreviewPolicyAllowsDataSourcesAndChangesNothing(t *testing.T) {
+	p := readIAMPolicy(t, "iam/preview-policy.json", false)
+	// A preview calls the data sources and computes diffs; it creates, reads back or
+	// deletes no resource (no --refresh in CI).
+	for _, token := range slices.Sorted(maps.Keys(providerActions)) {
+		for _, op := range []string{"Invoke", "Diff"} {
+			o, ok := providerActions[token][op]
+			if !ok {
+				continue
+			}
+			for _, entry := range o.actions {
+				if !p.allows(iamActionOf(entry)) {
+					t.Errorf("preview role lacks %s (%s %s, %s)", iamActionOf(entry), token, op, o.source)
+				}
+			}
+		}
+	}
+	for _, a := range previewBackendActions {
+		if !p.allows(a) {
+			t.Errorf("preview role lacks %s for the state backend", a)
+		}
+	}
+	services := map[string]bool{"ec2": true, "iam": true, "ssm": true, "scheduler": true, "dlm": true, "s3": true, "kms": true,
+		"sts": true, "servicequotas": true, "secretsmanager": true, "pricing": true}
+	for _, s := range p.Statement {
+		for _, pattern := range s.Action {
+			service, name, _ := strings.Cut(pattern, ":")
+			services[strings.ToLower(service)] = true
+			switch strings.ToLower(service) {
+			case "s3", "kms":
+				if !slices.Contains(previewBackendActions, pattern) {
+					t.Errorf("preview role: %s %s; the backend needs only %v", s.Sid, pattern, previewBackendActions)
+				}
+			default:
+				if !regexp.MustCompile(`^(Describe|Get|List)[A-Za-z0-9]`).MatchString(name) {
+					t.Errorf("preview role: %s allows %s, not a Describe/Get/List action", s.Sid, pattern)
+				}
+			}
+		}
+	}
+	for service := range services {
+		for _, verb := range mutatingVerbs {
+			for _, action := range []string{service + ":" + verb, service + ":" + verb + "Anything"} {
+				if p.allows(action) {
+					t.Errorf("preview role allows %s", action)
+				}
+			}
+		}
+	}
+	for _, a := range previewForbiddenReads {
+		if p.allows(a) {
+			t.Errorf("preview role allows %s: merge-request pipelines could read the fleet's secrets", a)
+		}
+	}
+}
+
+// ------------------------------------------------------------------ (c) the deploy role
+
+func TestDeployPolicyAllowsEveryProviderAction(t *testing.T) {
+	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
+	for _, token := range slices.Sorted(maps.Keys(providerActions)) {
+		for _, op := range slices.Sorted(maps.Keys(providerActions[token])) {
+			o := providerActions[token][op]
+			for _, entry := range o.actions {
+				if !p.allows(iamActionOf(entry)) {
+					t.Errorf("deploy role lacks %s (%s %s: %s)", entry, token, op, o.source)
+				}
+			}
+		}
+	}
+	for _, a := range deployBackendActions {
+		if !p.allows(a) {
+			t.Errorf("deploy role lacks %s for the state backend and the stack's secrets", a)
+		}
+	}
+	// Least privilege: no whole services, and nothing that attaches managed policies or
+	// touches users and groups.
+	for _, s := range p.Statement {
+		for _, pattern := range s.Action {
+			if strings.Contains(pattern, "*") || strings.Contains(pattern, "?") {
+				t.Errorf("deploy role: %s uses the wildcard %s; name each action", s.Sid, pattern)
+			}
+		}
+	}
+	for _, a := range []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:CreateUser", "iam:CreateAccessKey", "iam:CreatePolicy",
+		"iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "ec2:GetPasswordData", "kms:CreateGrant"} {
+		if p.allows(a) {
+			t.Errorf("deploy role allows %s, which the program never needs", a)
+		}
+	}
+}
+
+// ------------------------------------------------------------------ (d) who may assume them
+
+const (
+	gitlabHost    = "gitlab.example.com"
+	gitlabProject = "embedded/n3x-runner-infra"
+)
+
+func TestTrustPoliciesOnlyTrustGitLabPipelines(t *testing.T) {
+	provider := "arn:aws:iam::" + testAccount + ":oidc-provider/" + gitlabHost
+	sub := func(ref string) string { return "project_path:" + gitlabProject + ":ref_type:" + ref }
+	cases := []struct {
+		file        string
+		subOperator string // the one operator that constrains sub
+		accepts     []string
+		refuses     []string
+	}{
+		{"iam/preview-trust.json", "StringLike",
+			[]string{sub("branch:ref:feature/x"), sub("branch:ref:main"), sub("tag:ref:v1")},
+			[]string{"project_path:" + gitlabProject + "-fork:ref_type:branch:ref:main", "project_path:embedded/other:ref_type:branch:ref:main"}},
+		{"iam/deploy-trust.json", "StringEquals",
+			[]string{sub("branch:ref:main")},
+			[]string{sub("branch:ref:feature/x"), sub("branch:ref:main-old"), sub("tag:ref:main"),
+				"project_path:" + gitlabProject + "-fork:ref_type:branch:ref:main"}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			p := readIAMPolicy(t, c.file, true)
+			if len(p.Statement) != 1 {
+				t.Fatalf("%d statements, want 1", len(p.Statement))
+			}
+			s := p.Statement[0]
+			if got := s.Principal["Federated"]; !slices.Equal(got, []string{provider}) || len(s.Principal) != 1 {
+				t.Errorf("Principal %v, want only the GitLab OIDC provider %s", s.Principal, provider)
+			}
+			if !slices.Equal(s.Action, []string{"sts:AssumeRoleWithWebIdentity"}) {
+				t.Errorf("Action %v", s.Action)
+			}
+			if got := s.Condition["StringEquals"][gitlabHost+":aud"]; !slices.Equal(got, []string{"sts.amazonaws.com"}) {
+				t.Errorf("aud %v, want StringEquals sts.amazonaws.com", got)
+			}
+			var subs []string
+			for operator, keys := range s.Condition {
+				if v, ok := keys[gitlabHost+":sub"]; ok {
+					if operator != c.subOperator {
+						t.Errorf("sub under %s, want %s", operator, c.subOperator)
+					}
+					subs = v
+				}
+			}
+			if len(subs) != 1 {
+				t.Fatalf("sub conditions %v, want one", subs)
+			}
+			match := func(claim string) bool {
+				if c.subOperator == "StringEquals" {
+					return claim == subs[0]
+				}
+				return iamGlob(subs[0], claim) // StringLike is case-sensitive, as the claim is
+			}
+			for _, claim := range c.accepts {
+				if !match(claim) {
+					t.Errorf("refuses %s", claim)
+				}
+			}
+			for _, claim := range c.refuses {
+				if match(claim) {
+					t.Errorf("accepts %s", claim)
+				}
+			}
+		})
+	}
+}

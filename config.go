@@ -204,8 +204,8 @@ func loadConfig(src configSource) (Config, error) {
 		RootVolumeSize:       r.integer(keyRootVolumeSize, gp3MinSizeGiB, gp3MaxSizeGiB, "GiB"),
 		CacheVolume:          r.volume(keyCacheVolumeSize, keyCacheVolumeIops, keyCacheVolumeThroughput),
 		YoctoVolume:          r.volume(keyYoctoVolumeSize, keyYoctoVolumeIops, keyYoctoVolumeThroughput),
-		AvailabilityZone:     r.zone(),
-		SubnetID:             r.subnetID(),
+		AvailabilityZone:     r.optionalID(keyAvailabilityZone, zonePattern, "an availability zone name such as us-east-1b", "<zone such as us-east-1b>"),
+		SubnetID:             r.optionalID(keySubnetID, subnetIDPattern, "a subnet id: subnet- followed by 8 or 17 lowercase hex digits", "<your-subnet-id>"),
 		ProtectVolumes:       r.boolean(keyProtectVolumes),
 		WorkingHours:         r.workingHours(),
 		Capacity:             r.capacity(),
@@ -372,21 +372,12 @@ func (r *configReader) volume(sizeKey, iopsKey, throughputKey string) VolumeConf
 	return v
 }
 
-func (r *configReader) zone() string {
-	raw := r.raw(keyAvailabilityZone)
-	if raw != "" && !zonePattern.MatchString(raw) {
-		r.fail(keyAvailabilityZone, derivedFix(keyAvailabilityZone, strings.ToLower(raw), zonePattern, "<zone such as us-east-1b>"),
-			"must be an availability zone name such as us-east-1b, got %q", raw)
-		return ""
-	}
-	return raw
-}
-
-func (r *configReader) subnetID() string {
-	raw := r.raw(keySubnetID)
-	if raw != "" && !subnetIDPattern.MatchString(raw) {
-		r.fail(keySubnetID, derivedFix(keySubnetID, strings.ToLower(raw), subnetIDPattern, "<your-subnet-id>"),
-			"must be a subnet id: subnet- followed by 8 or 17 lowercase hex digits, got %q", raw)
+// optionalID reads a key that is unset or matches pattern; a value in the wrong case is
+// fixed by lowering it.
+func (r *configReader) optionalID(key string, pattern *regexp.Regexp, what, placeholder string) string {
+	raw := r.raw(key)
+	if raw != "" && !pattern.MatchString(raw) {
+		r.fail(key, derivedFix(key, strings.ToLower(raw), pattern, placeholder), "must be %s, got %q", what, raw)
 		return ""
 	}
 	return raw

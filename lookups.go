@@ -162,82 +162,57 @@ func lookUpRound1(ctx *pulumi.Context, cfg Config, prev previousDeployment) *acc
 			}
 		})
 	}
-	if ids := prev.volumeIDs(); len(ids) > 0 {
+	// findVolumes and findInstances run a listing query into one of f's fields.
+	findVolumes := func(into *[]string, what string, filters ...ebs.GetEbsVolumesFilter) {
 		wg.Go(func() {
-			found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
-				{Name: "volume-id", Values: ids},
-				{Name: "attachment.status", Values: []string{"attaching", "attached"}},
-			}})
+			found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: filters})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				f.volumesErr = fmt.Errorf("reading the attachments of this stack's data volumes: %w", err)
+				f.volumesErr = fmt.Errorf("reading %s: %w", what, err)
 				return
 			}
-			f.attachedAny = found.Ids
+			*into = found.Ids
 		})
 	}
-	if ids := prev.volumeIDs(); len(ids) > 0 && len(prev.instanceIDs()) > 0 {
+	findInstances := func(into *[]string, args *ec2.GetInstancesArgs) {
 		wg.Go(func() {
-			found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
-				{Name: "volume-id", Values: ids},
-				{Name: "attachment.instance-id", Values: prev.instanceIDs()},
-				{Name: "attachment.status", Values: []string{"attaching", "attached"}},
-			}})
+			found, err := ec2.GetInstances(ctx, args)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				f.volumesErr = fmt.Errorf("reading the attachments of this stack's data volumes: %w", err)
+				f.instancesErr = err
 				return
 			}
-			f.attached = found.Ids
+			*into = found.Ids
 		})
+	}
+	attached := ebs.GetEbsVolumesFilter{Name: "attachment.status", Values: []string{"attaching", "attached"}}
+	if ids := prev.volumeIDs(); len(ids) > 0 {
+		findVolumes(&f.attachedAny, "the attachments of this stack's data volumes", ebs.GetEbsVolumesFilter{Name: "volume-id", Values: ids}, attached)
+		if len(prev.instanceIDs()) > 0 {
+			findVolumes(&f.attached, "the attachments of this stack's data volumes", ebs.GetEbsVolumesFilter{Name: "volume-id", Values: ids},
+				ebs.GetEbsVolumesFilter{Name: "attachment.instance-id", Values: prev.instanceIDs()}, attached)
+		}
 	}
 	notTerminated := []string{"pending", "running", "stopping", "stopped"}
 	if ids := prev.instanceIDs(); len(ids) > 0 {
-		wg.Go(func() {
-			live, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{
-				InstanceStateNames: notTerminated,
-				Filters:            []ec2.GetInstancesFilter{{Name: "instance-id", Values: ids}},
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				f.instancesErr = err
-				return
-			}
-			f.liveInstances = live.Ids
+		findInstances(&f.liveInstances, &ec2.GetInstancesArgs{
+			InstanceStateNames: notTerminated,
+			Filters:            []ec2.GetInstancesFilter{{Name: "instance-id", Values: ids}},
 		})
-		wg.Go(func() {
-			v1, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{
-				InstanceStateNames: notTerminated,
-				Filters: []ec2.GetInstancesFilter{
-					{Name: "instance-id", Values: ids},
-					{Name: "metadata-options.http-tokens", Values: []string{"optional"}},
-				},
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				f.instancesErr = err
-				return
-			}
-			f.imdsV1 = v1.Ids
+		findInstances(&f.imdsV1, &ec2.GetInstancesArgs{
+			InstanceStateNames: notTerminated,
+			Filters: []ec2.GetInstancesFilter{
+				{Name: "instance-id", Values: ids},
+				{Name: "metadata-options.http-tokens", Values: []string{"optional"}},
+			},
 		})
 	}
-	wg.Go(func() {
-		tagged, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{
-			InstanceTags:       map[string]string{"Project": ctx.Project(), "Stack": ctx.Stack(), "Role": runnerRole},
-			InstanceStateNames: notTerminated,
-			Filters:            []ec2.GetInstancesFilter{{Name: "tag:Name", Values: runnerNamesOf(cfg, prev)}},
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			f.instancesErr = err
-			return
-		}
-		f.runnerTagged = tagged.Ids
+	findInstances(&f.runnerTagged, &ec2.GetInstancesArgs{
+		InstanceTags:       map[string]string{"Project": ctx.Project(), "Stack": ctx.Stack(), "Role": runnerRole},
+		InstanceStateNames: notTerminated,
+		Filters:            []ec2.GetInstancesFilter{{Name: "tag:Name", Values: runnerNamesOf(cfg, prev)}},
 	})
 	// A new volume (scale-up, or one gone from the account) starts from the newest snapshot of
 	// its kind; looking them up always costs four quick calls in this round.

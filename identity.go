@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -65,34 +64,21 @@ func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account callerFacts) (ru
 		// SSM parameter ARNs drop the name's leading slash (SSM user guide, parameter ARNs).
 		parameterARNs = append(parameterARNs, fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", account.partition, cfg.Region, account.accountID, parameter))
 	}
-	trust, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-		Effect: "Allow", Principal: map[string]string{"Service": "ec2.amazonaws.com"}, Action: "sts:AssumeRole",
-	}}})
-	if err != nil {
-		return runnerIdentity{}, err
-	}
-	role, err := iam.NewRole(ctx, "runner-role", &iam.RoleArgs{
-		Name:             pulumi.String(name),
-		Description:      pulumi.String("The n3x runners: read this stack's SSM parameters, Session Manager"),
-		AssumeRolePolicy: pulumi.String(string(trust)),
-		Tags:             sharedTags(ctx, name),
-	})
-	if err != nil {
-		return runnerIdentity{}, fmt.Errorf("runner role %s: %w", name, err)
-	}
 	statements := []policyStatement{{Effect: "Allow", Action: sessionManagerActions, Resource: "*"}}
 	if len(parameterARNs) > 0 {
 		statements = append(statements, policyStatement{Effect: "Allow", Action: []string{"ssm:GetParameter", "ssm:GetParameters"}, Resource: parameterARNs})
 	}
-	permissions, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: statements})
+	permissions, err := policyJSON(statements...)
 	if err != nil {
 		return runnerIdentity{}, err
 	}
-	policy, err := iam.NewRolePolicy(ctx, "runner-role-permissions", &iam.RolePolicyArgs{
-		Role: role.ID(), Name: pulumi.String("runner"), Policy: pulumi.String(string(permissions)),
+	role, policy, err := newServiceRole(ctx, serviceRole{
+		logical: "runner-role", name: name, service: "ec2.amazonaws.com",
+		description:   "The n3x runners: read this stack's SSM parameters, Session Manager",
+		policyLogical: "runner-role-permissions", policyName: "runner", policy: pulumi.String(permissions),
 	})
 	if err != nil {
-		return runnerIdentity{}, fmt.Errorf("runner role policy %s: %w", name, err)
+		return runnerIdentity{}, err
 	}
 	// The profile waits for the policy, so a runner launched with it can read its parameters.
 	identity.profile, err = iam.NewInstanceProfile(ctx, "runner-profile", &iam.InstanceProfileArgs{

@@ -4,24 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/scheduler"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
-
-// policyDocument is an IAM policy, marshalled to the JSON IAM takes.
-type policyDocument struct {
-	Version   string
-	Statement []policyStatement
-}
-
-type policyStatement struct {
-	Effect    string
-	Principal map[string]string            `json:",omitempty"`
-	Action    any                          // one action or a list
-	Resource  any                          `json:",omitempty"`
-	Condition map[string]map[string]string `json:",omitempty"`
-}
 
 // scheduleActions are the two schedules of n3x:workingHours: the EventBridge Scheduler
 // universal target (aws-sdk:ec2:...) each calls, and the time of day it fires.
@@ -49,36 +34,18 @@ func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account callerFac
 	for _, r := range runners {
 		arns = append(arns, pulumi.Sprintf("arn:%s:ec2:%s:%s:instance/%s", account.partition, cfg.Region, account.accountID, r.machine.id))
 	}
-	name := schedulerRoleName(cfg)
-	trust, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-		Effect: "Allow", Principal: map[string]string{"Service": "scheduler.amazonaws.com"}, Action: "sts:AssumeRole",
+	policy := pulumi.All(arns...).ApplyT(func(resources []any) (string, error) {
+		return policyJSON(policyStatement{Effect: "Allow", Action: []string{"ec2:StartInstances", "ec2:StopInstances"}, Resource: resources})
+	}).(pulumi.StringOutput)
+	role, permission, err := newServiceRole(ctx, serviceRole{
+		logical: "runner-scheduler", name: schedulerRoleName(cfg), service: "scheduler.amazonaws.com",
+		description: "EventBridge Scheduler starts and stops the n3x runners (n3x:workingHours)",
 		// Only schedules of this account may use the role (the confused-deputy guard).
-		Condition: map[string]map[string]string{"StringEquals": {"aws:SourceAccount": account.accountID}},
-	}}})
+		condition:     map[string]map[string]string{"StringEquals": {"aws:SourceAccount": account.accountID}},
+		policyLogical: "runner-scheduler-start-stop", policyName: "start-stop-runners", policy: policy,
+	})
 	if err != nil {
 		return err
-	}
-	role, err := iam.NewRole(ctx, "runner-scheduler", &iam.RoleArgs{
-		Name:             pulumi.String(name),
-		Description:      pulumi.String("EventBridge Scheduler starts and stops the n3x runners (n3x:workingHours)"),
-		AssumeRolePolicy: pulumi.String(string(trust)),
-		Tags:             sharedTags(ctx, name),
-	})
-	if err != nil {
-		return fmt.Errorf("scheduler role %s: %w", name, err)
-	}
-	policy, err := iam.NewRolePolicy(ctx, "runner-scheduler-start-stop", &iam.RolePolicyArgs{
-		Role: role.ID(),
-		Name: pulumi.String("start-stop-runners"),
-		Policy: pulumi.All(arns...).ApplyT(func(resources []any) (string, error) {
-			policy, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-				Effect: "Allow", Action: []string{"ec2:StartInstances", "ec2:StopInstances"}, Resource: resources,
-			}}})
-			return string(policy), err
-		}).(pulumi.StringOutput),
-	})
-	if err != nil {
-		return fmt.Errorf("scheduler role policy %s: %w", name, err)
 	}
 	for _, r := range runners {
 		input := r.machine.id.ApplyT(func(id string) (string, error) {
@@ -98,7 +65,7 @@ func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account callerFac
 					RoleArn: role.Arn,
 					Input:   input,
 				},
-			}, pulumi.DependsOn([]pulumi.Resource{policy})); err != nil {
+			}, pulumi.DependsOn([]pulumi.Resource{permission})); err != nil {
 				return fmt.Errorf("schedule %s: %w", schedule, err)
 			}
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dlm"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -140,39 +138,26 @@ func newSnapshotPolicy(ctx *pulumi.Context, cfg Config, account callerFacts) err
 	if cfg.SnapshotRetention == 0 {
 		return nil
 	}
-	name := snapshotRoleName(cfg)
-	trust, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-		Effect: "Allow", Principal: map[string]string{"Service": "dlm.amazonaws.com"}, Action: "sts:AssumeRole",
-	}}})
-	if err != nil {
-		return err
-	}
-	role, err := iam.NewRole(ctx, "snapshot-policy-role", &iam.RoleArgs{
-		Name:             pulumi.String(name),
-		Description:      pulumi.String("Data Lifecycle Manager snapshots the n3x runners' data volumes (n3x:snapshotRetentionDays)"),
-		AssumeRolePolicy: pulumi.String(string(trust)),
-		Tags:             sharedTags(ctx, name),
-	})
-	if err != nil {
-		return fmt.Errorf("snapshot role %s: %w", name, err)
-	}
 	arn := func(resource string) string {
 		return fmt.Sprintf("arn:%s:ec2:%s:%s", account.partition, cfg.Region, resource)
 	}
 	ours := map[string]map[string]string{"StringEquals": {"aws:ResourceTag/" + snapshotTag: cfg.NamePrefix}}
-	permissions, err := json.Marshal(policyDocument{Version: "2012-10-17", Statement: []policyStatement{
-		{Effect: "Allow", Action: "ec2:CreateSnapshot", Resource: arn(account.accountID + ":volume/*"), Condition: ours},
-		{Effect: "Allow", Action: []string{"ec2:CreateSnapshot", "ec2:CreateTags"}, Resource: arn(":snapshot/*")},
-		{Effect: "Allow", Action: "ec2:DeleteSnapshot", Resource: arn(":snapshot/*"), Condition: ours},
-		{Effect: "Allow", Action: []string{"ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"}, Resource: "*"},
-	}})
+	permissions, err := policyJSON(
+		policyStatement{Effect: "Allow", Action: "ec2:CreateSnapshot", Resource: arn(account.accountID + ":volume/*"), Condition: ours},
+		policyStatement{Effect: "Allow", Action: []string{"ec2:CreateSnapshot", "ec2:CreateTags"}, Resource: arn(":snapshot/*")},
+		policyStatement{Effect: "Allow", Action: "ec2:DeleteSnapshot", Resource: arn(":snapshot/*"), Condition: ours},
+		policyStatement{Effect: "Allow", Action: []string{"ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"}, Resource: "*"},
+	)
 	if err != nil {
 		return err
 	}
-	if _, err := iam.NewRolePolicy(ctx, "snapshot-policy-role-permissions", &iam.RolePolicyArgs{
-		Role: role.ID(), Name: pulumi.String("snapshot-data-volumes"), Policy: pulumi.String(string(permissions)),
-	}); err != nil {
-		return fmt.Errorf("snapshot role policy %s: %w", name, err)
+	role, permission, err := newServiceRole(ctx, serviceRole{
+		logical: "snapshot-policy-role", name: snapshotRoleName(cfg), service: "dlm.amazonaws.com",
+		description:   "Data Lifecycle Manager snapshots the n3x runners' data volumes (n3x:snapshotRetentionDays)",
+		policyLogical: "snapshot-policy-role-permissions", policyName: "snapshot-data-volumes", policy: pulumi.String(permissions),
+	})
+	if err != nil {
+		return err
 	}
 	_, err = dlm.NewLifecyclePolicy(ctx, "snapshot-policy", &dlm.LifecyclePolicyArgs{
 		// The provider allows only letters, digits, spaces, '_' and '-' here (dlm/lifecycle_policy.go).
@@ -196,7 +181,7 @@ func newSnapshotPolicy(ctx *pulumi.Context, cfg Config, account callerFacts) err
 			}},
 		},
 		Tags: sharedTags(ctx, cfg.NamePrefix+"-snapshots"),
-	}, pulumi.DependsOn([]pulumi.Resource{role}))
+	}, pulumi.DependsOn([]pulumi.Resource{permission}))
 	if err != nil {
 		return fmt.Errorf("snapshot policy: %w", err)
 	}

@@ -327,7 +327,8 @@ func lookUpRound2(ctx *pulumi.Context, cfg Config, prev previousDeployment, p pl
 			continue
 		}
 		wg.Go(func() {
-			newest, err := ebs.LookupSnapshot(ctx, &ebs.LookupSnapshotArgs{Owners: []string{"self"}, SnapshotIds: ids, MostRecent: pulumi.BoolRef(true)})
+			// getSnapshotIds sorts newest first (ebs_snapshot_ids_data_source.go, by StartTime).
+			newest, err := ebs.LookupSnapshot(ctx, &ebs.LookupSnapshotArgs{Owners: []string{"self"}, SnapshotIds: ids[:1]})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

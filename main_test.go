@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 			if got := d.names(); !slices.Equal(got, tc.want) {
 				t.Errorf("registered resources:\n got %q\nwant %q", got, tc.want)
 			}
-			if want := []string{"organization/n3x/dev"}; !slices.Equal(d.aws.stackReads, want) {
+			if want := []string{"dev"}; !slices.Equal(d.aws.stackReads, want) {
 				t.Errorf("the program read the outputs of %q, want its own stack %q", d.aws.stackReads, want)
 			}
 		})
@@ -151,7 +152,7 @@ func TestStacksGetTheirOwnPhysicalNames(t *testing.T) {
 			if got := tags(t, d.find(t, typeSecurityGroup, "runner-sg"))["Stack"]; got != tc.stack {
 				t.Errorf("Stack tag = %q, want %q", got, tc.stack)
 			}
-			if want := []string{"organization/n3x/" + tc.stack}; !slices.Equal(d.aws.stackReads, want) {
+			if want := []string{tc.stack}; !slices.Equal(d.aws.stackReads, want) {
 				t.Errorf("read %q, want %q", d.aws.stackReads, want)
 			}
 		})
@@ -203,5 +204,30 @@ func TestProblemsAreLoggedAsOneDiagnostic(t *testing.T) {
 	}
 	if len(d.aws.registrations) != 0 {
 		t.Errorf("registered %v", d.names())
+	}
+}
+
+// The program reads its own stack's outputs: by the stack's name alone on the local and S3
+// backends (whose placeholder organization is "organization"; their legacy layout refuses a
+// qualified name), fully qualified on Pulumi Cloud.
+func TestTheProgramReadsItsOwnStack(t *testing.T) {
+	diy := deploy(t, newFakeAWS(), "dev", true, testConfig())
+	cloud := deploy(t, newFakeAWS(), "dev", true, testConfig(), "@organization", "acme")
+	if diy.err != nil || cloud.err != nil {
+		t.Fatal(diy.err, cloud.err)
+	}
+	if !slices.Equal(diy.aws.stackReads, []string{"dev"}) || !slices.Equal(cloud.aws.stackReads, []string{"acme/n3x/dev"}) {
+		t.Errorf("read %q on a file backend and %q on Pulumi Cloud", diy.aws.stackReads, cloud.aws.stackReads)
+	}
+}
+
+// A stack last updated by a version without the runners output still knows its runners,
+// from the per-architecture outputs every version exported: its volumes keep their flags.
+func TestPreviousDeploymentOfAnOlderVersion(t *testing.T) {
+	prev := parsePreviousDeployment(map[string]any{"availabilityZone": "us-east-1b", "x86InstanceId": "i-x", "x86CacheVolumeId": "vol-c",
+		"x86YoctoVolumeId": "vol-y", "gravitonInstanceId": nil})
+	want := previousRunner{arch: "x86_64", instanceID: "i-x", volumes: map[string]string{"cache": "vol-c", "yocto": "vol-y"}}
+	if prev.zone != "us-east-1b" || len(prev.runners) != 1 || fmt.Sprint(prev.runners["x86"]) != fmt.Sprint(want) {
+		t.Errorf("previous deployment %+v", prev)
 	}
 }

@@ -703,7 +703,7 @@ func testConfig(overrides ...string) map[string]string {
 
 // deploy runs the whole program, as `pulumi up` (or `pulumi preview` with dryRun) would,
 // for the given stack and n3x config keys, and resolves its outputs. extra holds other
-// namespaces' keys, such as aws:defaultTags.
+// namespaces' keys, such as aws:defaultTags, and "@organization" for Pulumi Cloud's.
 func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[string]string, extra ...string) deployment {
 	t.Helper()
 	d := deployment{aws: aws}
@@ -711,6 +711,10 @@ func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[strin
 	withConfig := func(info *pulumi.RunInfo) {
 		info.Config = map[string]string{"aws:region": "us-east-1"}
 		for i := 0; i+1 < len(extra); i += 2 {
+			if extra[i] == "@organization" { // the Pulumi Cloud organization the CLI passes
+				info.Organization = extra[i+1]
+				continue
+			}
 			info.Config[extra[i]] = extra[i+1]
 		}
 		for key, value := range cfg {

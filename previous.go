@@ -25,49 +25,71 @@ type previousRunner struct {
 	volumes    map[string]string // by role (cache, yocto): volume id
 }
 
-// readPreviousDeployment reads the stack's outputs of its last update. The stack's
-// fully-qualified name is organization/project/stack on every backend (on the local and
-// S3 backends the organization is "organization").
+// readPreviousDeployment reads the stack's outputs of its last update. On the local and S3
+// backends ("organization" is their placeholder organization) the stack is named alone,
+// which both their layouts resolve within the current project (the legacy layout refuses a
+// qualified name); on Pulumi Cloud it is organization/project/stack.
 func readPreviousDeployment(ctx *pulumi.Context) (previousDeployment, error) {
 	name := fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
+	if ctx.Organization() == "organization" {
+		name = ctx.Stack()
+	}
 	ref, err := pulumi.NewStackReference(ctx, "previous-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(name)})
 	if err != nil {
 		return previousDeployment{}, fmt.Errorf("reading this stack's previous outputs (%s): %w", name, err)
 	}
-	zone, err := ref.GetOutputDetails("availabilityZone")
-	if err != nil {
-		return previousDeployment{}, fmt.Errorf("reading this stack's previous outputs (%s): %w", name, err)
+	outputs := map[string]any{}
+	for _, key := range previousOutputKeys {
+		details, err := ref.GetOutputDetails(key)
+		if err != nil {
+			return previousDeployment{}, fmt.Errorf("reading this stack's previous outputs (%s): %w", name, err)
+		}
+		outputs[key] = details.Value
 	}
-	runners, err := ref.GetOutputDetails("runners")
-	if err != nil {
-		return previousDeployment{}, fmt.Errorf("reading this stack's previous outputs (%s): %w", name, err)
-	}
-	return parsePreviousDeployment(zone.Value, runners.Value), nil
+	return parsePreviousDeployment(outputs), nil
 }
 
-// parsePreviousDeployment reads the availabilityZone and runners outputs as runner.listing
-// writes them; anything else (an older stack, no outputs) reads as nothing.
-func parsePreviousDeployment(zone, runners any) previousDeployment {
+// previousOutputKeys are the outputs the previous deployment is read from: runners, and the
+// per-architecture outputs of runner 1 that every version of this program exported, for a
+// stack last updated before the runners output existed.
+var previousOutputKeys = []string{"availabilityZone", "runners",
+	"x86InstanceId", "x86CacheVolumeId", "x86YoctoVolumeId", "gravitonInstanceId", "gravitonCacheVolumeId", "gravitonYoctoVolumeId"}
+
+// parsePreviousDeployment reads the outputs as runner.listing and runner.outputs write them;
+// anything else (no outputs at all) reads as nothing.
+func parsePreviousDeployment(outputs map[string]any) previousDeployment {
 	prev := previousDeployment{runners: map[string]previousRunner{}}
-	prev.zone, _ = zone.(string)
-	list, _ := runners.([]any)
+	prev.zone, _ = outputs["availabilityZone"].(string)
+	list, _ := outputs["runners"].([]any)
 	for _, item := range list {
 		entry, _ := item.(map[string]any)
 		name, _ := entry["name"].(string)
 		if name == "" {
 			continue
 		}
-		r := previousRunner{volumes: map[string]string{}}
-		r.arch, _ = entry["architecture"].(string)
-		r.instanceID, _ = entry["instanceId"].(string)
-		for _, role := range []string{"cache", "yocto"} {
-			if id, _ := entry[role+"VolumeId"].(string); id != "" {
-				r.volumes[role] = id
-			}
+		arch, _ := entry["architecture"].(string)
+		prev.runners[name] = previousRunnerOf(arch, entry["instanceId"], entry["cacheVolumeId"], entry["yoctoVolumeId"])
+	}
+	if len(prev.runners) > 0 {
+		return prev
+	}
+	for kind, arch := range map[string]string{"x86": "x86_64", "graviton": "arm64"} {
+		if id, _ := outputs[kind+"InstanceId"].(string); id != "" {
+			prev.runners[kind] = previousRunnerOf(arch, id, outputs[kind+"CacheVolumeId"], outputs[kind+"YoctoVolumeId"])
 		}
-		prev.runners[name] = r
 	}
 	return prev
+}
+
+func previousRunnerOf(arch string, instanceID, cache, yocto any) previousRunner {
+	r := previousRunner{arch: arch, volumes: map[string]string{}}
+	r.instanceID, _ = instanceID.(string)
+	for role, id := range map[string]any{"cache": cache, "yocto": yocto} {
+		if id, _ := id.(string); id != "" {
+			r.volumes[role] = id
+		}
+	}
+	return r
 }
 
 // names lists the previous runners by name.

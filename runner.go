@@ -105,7 +105,11 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 		}
 		args.SnapshotId, deps = snapshot.ID().ToStringOutput(), []pulumi.Resource{snapshot}
 	}
-	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, args, pulumi.Protect(cfg.ProtectVolumes), pulumi.DependsOn(deps))
+	// The delete takes the final snapshot and waits for it, within the delete timeout
+	// (ebs_volume.go resourceEBSVolumeDelete; 5 minutes by default): a first snapshot of a
+	// large cache takes hours.
+	volume, err := ebs.NewVolume(ctx, spec.name+"-"+vol.role, args, pulumi.Protect(cfg.ProtectVolumes), pulumi.DependsOn(deps),
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Delete: snapshotTimeout}))
 	if err != nil {
 		return nil, fmt.Errorf("%s volume %s: %w", vol.role, name, err)
 	}

@@ -22,6 +22,10 @@ import (
 // So the flag stays as each volume was created, and the tag tells the program which it is.
 const finalSnapshotTag = "n3x:final-snapshot"
 
+// snapshotTimeout is how long a snapshot the program takes (a final one, a move's) may take
+// to complete: the first snapshot of a 500 GB cache copies every block and takes hours.
+const snapshotTimeout = "6h"
+
 // snapshotTime is when DLM snapshots every day, in UTC: night in Europe and the Americas,
 // when working-hours runners are stopped and their volumes quiet.
 const snapshotTime = "03:00"
@@ -122,7 +126,7 @@ func newDepartureSnapshot(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol 
 		VolumeId:    pulumi.String(volumeID),
 		Description: pulumi.String(fmt.Sprintf("%s of %s before this stack deletes it (%s)", vol.role, volumeID, why)),
 		Tags:        tags,
-	}, pulumi.RetainOnDelete(true))
+	}, pulumi.RetainOnDelete(true), pulumi.Timeouts(&pulumi.CustomTimeouts{Create: snapshotTimeout}))
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of %s: %w", volumeID, err)
 	}

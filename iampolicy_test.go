@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // The CI roles (iam/*.json) against what the provider does. providerActions is, per Pulumi
@@ -19,11 +23,12 @@ import (
 // that the preview role allows every data source and nothing that changes the account, and
 // that the deploy role allows every row.
 //
-// The policy matcher evaluates only Action (with IAM's * and ? wildcards, case-insensitive)
-// of Allow statements. Resource and Condition scoping is NOT evaluated here: a statement
-// counts as allowing its actions everywhere, so an action scoped to the wrong ARN, tag or
-// iam:PassedToService passes these tests and fails in AWS. Deny and NotAction statements
-// are refused rather than half-evaluated.
+// allows evaluates only Action (with IAM's * and ? wildcards, case-insensitive) of Allow
+// statements; allowsOn adds Resource, for the IAM, SSM and Scheduler names the program
+// makes (section e), and the aws:ResourceTag conditions are checked against the tags the
+// program sets. Other conditions (iam:PassedToService, iam:AWSServiceName) and the ARNs
+// EC2 authorizes an action on are NOT evaluated: such a mistake passes these tests and
+// fails in AWS. Deny and NotAction statements are refused rather than half-evaluated.
 
 // iamOperation is what one operation of a resource type (Diff, Create, Read, Update,
 // Delete) or one data-source call (Invoke) needs.
@@ -758,5 +763,316 @@ func TestTrustPoliciesOnlyTrustGitLabPipelines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// ------------------------------------------------------------------ (e) the deploy role's resources
+
+// allowsOn says whether some Allow statement grants the action on the ARN, by its Action and
+// Resource patterns. Conditions are not evaluated (TestDeployPolicyTagConditionsHoldOnTheStacksResources
+// checks the one on tags against the program's tags).
+func (p iamPolicy) allowsOn(action, arn string) bool {
+	for _, s := range p.Statement {
+		if s.Effect != "Allow" || !slices.ContainsFunc(s.Action, func(a string) bool {
+			return iamGlob(strings.ToLower(a), strings.ToLower(action))
+		}) {
+			continue
+		}
+		if slices.ContainsFunc(s.Resource, func(r string) bool { return iamGlob(r, arn) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// stackARNs are the ARNs of the IAM roles, instance profile, SSM parameters and schedules
+// one deployment registered, by the Pulumi type that makes them, each with the IAM actions
+// the provider calls on that ARN (iam:GetRole of an instance profile's Read and
+// iam:PassRole are calls on the role).
+type scopedARN struct{ typ, arn string }
+
+func stackARNs(t *testing.T, d deployment) []scopedARN {
+	t.Helper()
+	const region, account = "us-east-1", testAccount
+	var arns []scopedARN
+	for _, r := range d.aws.registrations {
+		if !slices.Contains([]string{typeRole, typeInstanceProfile, typeParameter, typeSchedule}, r.typ) {
+			continue
+		}
+		name := str(t, r, "name")
+		switch r.typ {
+		case typeRole:
+			arns = append(arns, scopedARN{r.typ, "arn:aws:iam::" + account + ":role/" + name})
+		case typeInstanceProfile:
+			arns = append(arns, scopedARN{r.typ, "arn:aws:iam::" + account + ":instance-profile/" + name})
+		case typeParameter: // parameter ARNs drop the name's leading slash
+			arns = append(arns, scopedARN{r.typ, "arn:aws:ssm:" + region + ":" + account + ":parameter/" + strings.TrimPrefix(name, "/")})
+		case typeSchedule:
+			group := "default"
+			if g, ok := r.inputs["groupName"]; ok && g.IsString() {
+				group = g.StringValue()
+			}
+			arns = append(arns, scopedARN{r.typ, "arn:aws:scheduler:" + region + ":" + account + ":schedule/" + group + "/" + name})
+		}
+	}
+	return arns
+}
+
+// actionsOnItsARN are the actions of a type's rows that AWS authorizes on the resource's
+// own ARN: its service's actions, less those on another resource (the role of a profile)
+// or on none (ssm:DescribeParameters).
+func actionsOnItsARN(typ string) []string {
+	service := map[string]string{typeRole: "iam:", typeInstanceProfile: "iam:", typeParameter: "ssm:", typeSchedule: "scheduler:"}[typ]
+	onOthers := []string{"iam:GetRole", "iam:PassRole", "ssm:DescribeParameters"}
+	rows := []string{typ}
+	if typ == typeRole {
+		rows = append(rows, typeRolePolicy) // inline policies are calls on their role
+	}
+	var actions []string
+	for _, row := range rows {
+		for _, o := range providerActions[row] {
+			for _, entry := range o.actions {
+				a := iamActionOf(entry)
+				if strings.HasPrefix(a, service) && (typ == typeRole || !slices.Contains(onOthers, a)) && !slices.Contains(actions, a) {
+					actions = append(actions, a)
+				}
+			}
+		}
+	}
+	slices.Sort(actions)
+	return actions
+}
+
+// TestDeployPolicyIsScopedToTheStacksNames: the deploy role may manage the dev stack's
+// roles, instance profile, parameters and schedules (every action on each one's ARN, and
+// passing each role), and none of another stack's in the same account, nor the CI roles
+// themselves.
+func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
+	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
+	signingKey, _ := testSigningKey(t)
+	cfg := testConfig(keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
+		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7", keyX86Count, "10", keyGravitonCount, "10")
+	account := func() *fakeAWS {
+		a := newFakeAWS()
+		a.quotas[quotaElasticIPs] = fakeQuota{"EC2-VPC Elastic IPs", 20}
+		a.quotas[quotaOnDemandStandardVcpus] = fakeQuota{"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 176}
+		return a
+	}
+	dev := deploy(t, account(), "dev", false, cfg)
+	staging := deploy(t, account(), "staging", false, cfg) // default prefix n3x-staging
+	if dev.err != nil || staging.err != nil {
+		t.Fatalf("up: %v, %v", dev.err, staging.err)
+	}
+
+	devARNs := stackARNs(t, dev)
+	kinds := map[string]int{}
+	for _, a := range devARNs {
+		kinds[a.typ]++
+		for _, action := range actionsOnItsARN(a.typ) {
+			if !p.allowsOn(action, a.arn) {
+				t.Errorf("deploy role may not %s on %s", action, a.arn)
+			}
+		}
+		if a.typ == typeRole && !p.allowsOn("iam:PassRole", a.arn) {
+			t.Errorf("deploy role may not pass %s", a.arn)
+		}
+	}
+	// 3 roles, 1 profile, 2 parameters per architecture + the signing key, 2 schedules per runner.
+	if want := map[string]int{typeRole: 3, typeInstanceProfile: 1, typeParameter: 3, typeSchedule: 40}; !maps.Equal(kinds, want) {
+		t.Fatalf("dev stack's scoped resources %v, want %v: the test no longer sees them all", kinds, want)
+	}
+
+	foreign := stackARNs(t, staging)
+	for _, role := range []string{"n3x-ci-preview", "n3x-ci-deploy"} {
+		foreign = append(foreign, scopedARN{typeRole, "arn:aws:iam::" + testAccount + ":role/" + role})
+	}
+	for _, a := range foreign {
+		for _, action := range append(actionsOnItsARN(a.typ), "iam:PassRole") {
+			if p.allowsOn(action, a.arn) {
+				t.Errorf("deploy role of the dev stack may %s on %s", action, a.arn)
+			}
+		}
+	}
+}
+
+// TestDeployPolicyTagConditionsHoldOnTheStacksResources: the destructive EC2 actions are
+// granted only on resources whose tags match the statement's aws:ResourceTag conditions; every
+// resource the program registers whose provider rows call one of those actions carries the
+// tags, or the deploy role could not delete or modify it.
+func TestDeployPolicyTagConditionsHoldOnTheStacksResources(t *testing.T) {
+	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
+	signingKey, _ := testSigningKey(t)
+	cfg := testConfig(keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
+		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7")
+	deployments := []deployment{deploy(t, newFakeAWS(), "dev", false, cfg),
+		deploy(t, newFakeAWS(), "dev", false, testConfig(keyCapacity, "spot"))}
+	checked := 0
+	for _, s := range p.Statement {
+		tags := map[string]string{}
+		for operator, keys := range s.Condition {
+			for key, values := range keys {
+				tag, ok := strings.CutPrefix(key, "aws:ResourceTag/")
+				if !ok {
+					continue
+				}
+				if operator != "StringEquals" || len(values) != 1 {
+					t.Fatalf("%s: %s %s %v; the test reads one StringEquals value per tag", s.Sid, operator, key, values)
+				}
+				tags[tag] = values[0]
+			}
+		}
+		if len(tags) == 0 {
+			continue
+		}
+		if want := map[string]string{"Project": "n3x", "Stack": "dev"}; !maps.Equal(tags, want) {
+			t.Errorf("%s: tag conditions %v, want %v: this stack's resources only", s.Sid, tags, want)
+		}
+		for _, d := range deployments {
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			for _, r := range d.aws.registrations {
+				calls := ""
+				for _, o := range providerActions[r.typ] {
+					for _, entry := range o.actions {
+						if a := iamActionOf(entry); slices.Contains(s.Action, a) {
+							calls = a
+						}
+					}
+				}
+				if calls == "" {
+					continue
+				}
+				checked++
+				have, _ := r.inputs["tags"]
+				for tag, value := range tags {
+					if !have.IsObject() || !have.ObjectValue()[resource.PropertyKey(tag)].IsString() ||
+						have.ObjectValue()[resource.PropertyKey(tag)].StringValue() != value {
+						t.Errorf("%s %s: %s needs the tag %s=%s, the resource has tags %v", r.typ, r.name, calls, tag, value, have)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no registration calls a tag-conditioned action: the test checks nothing")
+	}
+}
+
+// ------------------------------------------------------------------ (f) the commands that create the roles
+
+// TestCreatingTheRolesFillsInEveryPlaceholder pastes the docs' "Creating the roles" block
+// with other values in its first two lines and a fake aws CLI: it creates the OIDC provider
+// and the KMS key before the roles, leaves iam/ as it is, and the policies it creates the
+// roles from name the values typed and none of the placeholders.
+func TestCreatingTheRolesFillsInEveryPlaceholder(t *testing.T) {
+	block := regexp.MustCompile("(?s)```bash\n(.*?)```").FindStringSubmatch(docSection(t, "docs/ci-iam.md", "Creating the roles"))
+	if block == nil {
+		t.Fatal("docs/ci-iam.md, Creating the roles: no bash block")
+	}
+	lines := strings.SplitN(block[1], "\n", 3)
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "account=") || !strings.HasPrefix(lines[1], "bucket=") {
+		t.Fatalf("the block's first two lines should set the values: %q", lines[:2])
+	}
+	script := "account=210987654321 region=eu-central-1 gitlab=git.acme.io project=fw/ci-fleet branch=trunk\n" +
+		"bucket=acme-state stack=prod prefix=acme-prod\n" + lines[2]
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	work := filepath.Join(dir, "repo")
+	for _, d := range []string{bin, filepath.Join(work, "iam")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	originals := map[string]string{}
+	files, _ := filepath.Glob("iam/*.json")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		originals[filepath.Base(f)] = string(data)
+		if err := os.WriteFile(filepath.Join(work, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := filepath.Join(dir, "aws-calls")
+	fakeAWS := "#!/bin/sh\necho \"$*\" >> " + calls + "\n" +
+		"case \"$1 $2\" in \"kms create-key\") echo 0a1b2c3d-aaaa-bbbb-cccc-0123456789ab ;; esac\n"
+	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(fakeAWS), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the block fails: %v\n%s", err, out)
+	}
+
+	log, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verbs []string
+	policies := map[string]string{} // file name -> path the role was created from
+	for _, call := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		words := strings.Fields(call)
+		verbs = append(verbs, words[0]+" "+words[1])
+		for _, w := range words {
+			if path, ok := strings.CutPrefix(w, "file://"); ok {
+				policies[filepath.Base(path)] = path
+			}
+		}
+	}
+	if want := []string{"iam create-open-id-connect-provider", "kms create-key", "kms create-alias",
+		"iam create-role", "iam put-role-policy", "iam create-role", "iam put-role-policy"}; !slices.Equal(verbs, want) {
+		t.Errorf("aws calls %q, want %q", verbs, want)
+	}
+	for name, original := range originals {
+		if data, _ := os.ReadFile(filepath.Join(work, "iam", name)); string(data) != original {
+			t.Errorf("the block changed iam/%s; it should write copies", name)
+		}
+		path, ok := policies[name]
+		if !ok {
+			t.Errorf("no role is created from %s", name)
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, placeholder := range []string{testAccount, "us-east-1", gitlabHost, gitlabProject, ":ref:main\"",
+			"my-pulumi-state-bucket", "11111111-2222-3333-4444-555555555555", `"aws:ResourceTag/Stack": "dev"`, "/n3x-"} {
+			if strings.Contains(string(data), placeholder) {
+				t.Errorf("%s still names the placeholder %s", name, placeholder)
+			}
+		}
+	}
+	dir = filepath.Dir(policies["deploy-policy.json"])
+	deployPolicy := readIAMPolicy(t, filepath.Join(dir, "deploy-policy.json"), false)
+	for action, arn := range map[string]string{
+		"iam:CreateRole":               "arn:aws:iam::210987654321:role/acme-prod-runner",
+		"iam:AddRoleToInstanceProfile": "arn:aws:iam::210987654321:instance-profile/acme-prod-runner",
+		"ssm:PutParameter":             "arn:aws:ssm:eu-central-1:210987654321:parameter/acme-prod-runner/cache-signing-key",
+		"scheduler:CreateSchedule":     "arn:aws:scheduler:eu-central-1:210987654321:schedule/default/acme-prod-graviton-runner-stop",
+		"s3:PutObject":                 "arn:aws:s3:::acme-state/.pulumi/stacks/n3x/prod.json",
+		"kms:Encrypt":                  "arn:aws:kms:eu-central-1:210987654321:key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab",
+	} {
+		if !deployPolicy.allowsOn(action, arn) {
+			t.Errorf("the filled-in deploy policy does not allow %s on %s", action, arn)
+		}
+	}
+	for _, s := range deployPolicy.Statement {
+		if v := s.Condition["StringEquals"]["aws:ResourceTag/Stack"]; v != nil && !slices.Equal(v, []string{"prod"}) {
+			t.Errorf("%s: Stack tag condition %v, want prod", s.Sid, v)
+		}
+	}
+	trust := readIAMPolicy(t, filepath.Join(dir, "deploy-trust.json"), true)
+	if got := trust.Statement[0].Condition["StringEquals"]["git.acme.io:sub"]; !slices.Equal(got, []string{"project_path:fw/ci-fleet:ref_type:branch:ref:trunk"}) {
+		t.Errorf("deploy trust sub %v", got)
+	}
+	if got := trust.Statement[0].Principal["Federated"]; !slices.Equal(got, []string{"arn:aws:iam::210987654321:oidc-provider/git.acme.io"}) {
+		t.Errorf("deploy trust principal %v", got)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -384,3 +385,46 @@ func runnerNamesOf(cfg Config, prev previousDeployment) []string {
 // isNoResults says whether a data source found nothing, as the provider words it
 // ("Your query returned no results. Please change your search criteria and try again.").
 func isNoResults(err error) bool { return strings.Contains(strings.ToLower(err.Error()), "no results") }
+
+// accessDenied says whether a data source failed because the caller's IAM policy refused
+// the call: EC2 answers UnauthorizedOperation, Service Quotas and STS AccessDenied(Exception),
+// all with HTTP status 403, which the provider's errors quote ("https response error
+// StatusCode: 403, ..., api error UnauthorizedOperation: ...").
+func accessDenied(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "UnauthorizedOperation") || strings.Contains(s, "AccessDenied") || strings.Contains(s, "StatusCode: 403")
+}
+
+// deniedAction is the action AWS's refusal names ("is not authorized to perform:
+// ec2:DescribeImages"), or fallback, the one the data source calls, when it names none.
+func deniedAction(err error, fallback string) string {
+	if m := deniedActionPattern.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return fallback
+}
+
+var deniedActionPattern = regexp.MustCompile(`not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+)`)
+
+// permissionError is a lookup the caller may not make. It is no configuration problem, so
+// it offers no config fix: the value may well be right, the policy needs the action.
+type permissionError struct {
+	what   string // what was being read, with the config key it checks
+	action string // the IAM action refused
+	err    error
+}
+
+func (e permissionError) Error() string {
+	return fmt.Sprintf("%s: the AWS identity running Pulumi may not call %s, so this cannot be checked (%s); "+
+		"allow it (iam/preview-policy.json lists every action a preview calls)", e.what, e.action, firstLine(e.err))
+}
+
+func (e permissionError) Unwrap() error { return e.err }
+
+// denied is a permissionError when err is a refusal, nil otherwise.
+func denied(what, action string, err error) error {
+	if err == nil || !accessDenied(err) {
+		return nil
+	}
+	return permissionError{what: what, action: deniedAction(err, action), err: err}
+}

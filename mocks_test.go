@@ -134,6 +134,7 @@ type fakeAWS struct {
 	previous      map[string]any    // outputs of the stack's previous update
 	state         map[string]string // "type::name" -> id of the resources the state holds
 	invokeDelay   time.Duration     // each invoke sleeps this long, to count rounds
+	denied        map[string]string // invoke token -> the IAM action the caller's policy refuses it
 
 	mu            sync.Mutex
 	dryRun        bool
@@ -405,6 +406,13 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		f.invokes[record].end = f.tick()
 		f.mu.Unlock()
 	}()
+	if action, ok := f.denied[args.Token]; ok {
+		// As the provider quotes EC2's refusal (SDK v2 operation error, HTTP 403).
+		service, call, _ := strings.Cut(action, ":")
+		return nil, fmt.Errorf("reading: operation error %s: %s, https response error StatusCode: 403, RequestID: 6f1c0e4a-0000-4000-8000-000000000000, "+
+			"api error UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:sts::%s:assumed-role/deployer/ci "+
+			"is not authorized to perform: %s because no identity-based policy allows the %s action", strings.ToUpper(service), call, testAccount, action, action)
+	}
 	return f.answer(args)
 }
 

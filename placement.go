@@ -91,6 +91,9 @@ func choosePlacement(cfg Config, prev previousDeployment, f *accountFacts) (plac
 	volumesZone, err := zoneOfVolumes(prev, f.volumes)
 	switch {
 	case cfg.SubnetID != "":
+		if err := denied(fmt.Sprintf("reading n3x:%s (%s)", keySubnetID, cfg.SubnetID), "ec2:DescribeSubnets", f.subnetErr); err != nil {
+			return placement{}, []error{err}
+		}
 		if f.subnetErr != nil {
 			return placement{}, []error{configError{keySubnetID, fmt.Sprintf("is %s, a subnet this account cannot read in this region (%v)", cfg.SubnetID, f.subnetErr),
 				placeholderFix(keySubnetID, "<your-subnet-id>")}}

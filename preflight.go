@@ -82,6 +82,9 @@ func checkSubnet(cfg Config, p *placement, f *accountFacts) []error {
 func checkInstanceType(cfg Config, a architecture, p placement, f *accountFacts) []error {
 	typ := f.types[a.kind]
 	typeFix := placeholderFix(a.instanceTypeKey, fmt.Sprintf("<%s instance type>", a.arch))
+	if err := denied(fmt.Sprintf("reading n3x:%s (%s)", a.instanceTypeKey, a.instanceType), "ec2:DescribeInstanceTypes", typ.err); err != nil {
+		return []error{err}
+	}
 	if typ.err != nil {
 		return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which EC2 does not know in this region (%v)", a.instanceType, typ.err), typeFix}}
 	}
@@ -115,6 +118,9 @@ func checkInstanceType(cfg Config, a architecture, p placement, f *accountFacts)
 func checkAMI(cfg Config, a architecture, f *accountFacts) ([]error, []string) {
 	fix := placeholderFix(a.amiKey, "<your-ami-id>")
 	found := f.amis[a.kind]
+	if err := denied(fmt.Sprintf("reading n3x:%s (%s)", a.amiKey, a.ami), "ec2:DescribeImages", found.err); err != nil {
+		return []error{err}, nil
+	}
 	if found.err != nil {
 		if running := f.amiRunners[a.kind]; len(running) > 0 {
 			return nil, []string{fmt.Sprintf("n3x:%s is %s, which this account can no longer find (deregistered?), but %s still runs it; "+

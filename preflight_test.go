@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -69,6 +70,17 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 		{"Spot from an AMI that allows IMDSv1", func(a *fakeAWS) { a.amis[testAmiX86] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8} }, []string{keyCapacity, "spot"},
 			[]string{`n3x:amiX86 is ami-0123456789abcdef0, which does not require IMDSv2 (imdsSupport ""), and a Spot runner gets its metadata options only from its AMI; ` +
 				"mark the AMI (aws ec2 modify-image-attribute --image-id ami-0123456789abcdef0 --imds-support v2.0, which cannot be undone) or register it with --imds-support v2.0"}},
+		{"AMI lookup refused", func(a *fakeAWS) { a.denied = map[string]string{"aws:ec2/getAmi:getAmi": "ec2:DescribeImages"} }, nil,
+			[]string{"reading n3x:amiX86 (ami-0123456789abcdef0): the AWS identity running Pulumi may not call ec2:DescribeImages, so this cannot be checked",
+				"allow it (iam/preview-policy.json lists every action a preview calls)"}},
+		{"instance type lookup refused", func(a *fakeAWS) {
+			a.denied = map[string]string{"aws:ec2/getInstanceType:getInstanceType": "ec2:DescribeInstanceTypes"}
+		}, nil,
+			[]string{"n3x configuration: 2 problems", "reading n3x:instanceTypeX86 (c6i.2xlarge): the AWS identity running Pulumi may not call ec2:DescribeInstanceTypes",
+				"reading n3x:instanceTypeGraviton (c7g.2xlarge): the AWS identity running Pulumi may not call ec2:DescribeInstanceTypes"}},
+		{"subnet lookup refused", func(a *fakeAWS) { a.denied = map[string]string{"aws:ec2/getSubnet:getSubnet": "ec2:DescribeSubnets"} },
+			[]string{keySubnetID, testSubnet, keyAvailabilityZone, ""},
+			[]string{"reading n3x:subnetId (subnet-0123456789abcdef0): the AWS identity running Pulumi may not call ec2:DescribeSubnets"}},
 		{"several problems at once", nil, []string{keyAmiX86, testAmiArm64, keyAmiArm64, testAmiX86, keyInstanceTypeX86, "c7g.2xlarge"},
 			[]string{"n3x configuration: 3 problems", "n3x:amiX86 is ami-0fedcba9876543210, an arm64 AMI", "n3x:amiArm64 is ami-0123456789abcdef0, an x86_64 AMI",
 				"n3x:instanceTypeX86 is c7g.2xlarge, which runs arm64"}},
@@ -90,6 +102,9 @@ func TestPreflightRejectsWhatAWSWouldReject(t *testing.T) {
 			}
 			if len(aws.registrations) != 0 {
 				t.Errorf("preflight failure registered %v", d.names())
+			}
+			if aws.denied != nil && strings.Contains(d.err.Error(), "fix: pulumi config") {
+				t.Errorf("a refused lookup offers a config fix, though the value may be right:\n%v", d.err)
 			}
 		})
 	}
@@ -229,5 +244,33 @@ func TestENAIsRequiredOnlyWhereTheTypeNeedsIt(t *testing.T) {
 	account.offerings["t2.xlarge"] = []string{"us-east-1b"}
 	if d := deploy(t, account, "dev", true, testConfig(keyInstanceTypeX86, "t2.xlarge")); d.err != nil {
 		t.Errorf("t2.xlarge with an ENA-less AMI: %v", d.err)
+	}
+}
+
+// Refusals are told from "not found" by AWS's error codes, and name the refused action.
+func TestAccessDenied(t *testing.T) {
+	cases := []struct {
+		err        string
+		denied     bool
+		wantAction string
+	}{
+		{"reading EC2 AMIs: operation error EC2: DescribeImages, https response error StatusCode: 403, RequestID: r, api error UnauthorizedOperation: You are not authorized to perform this operation.",
+			true, "ec2:DescribeImages"}, // the message names no action: the data source's call
+		{"reading Service Quota (L-1216C47A): operation error Service Quotas: GetServiceQuota, https response error StatusCode: 400, RequestID: r, AccessDeniedException: " +
+			"User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to perform: servicequotas:GetServiceQuota", true, "servicequotas:GetServiceQuota"},
+		{"Your query returned no results. Please change your search criteria and try again.", false, ""},
+		{"reading EC2 Instance Type (c7g.9xlarge): InvalidInstanceType: The following supplied instance types do not exist: [c7g.9xlarge]", false, ""},
+		{"no matching EC2 Subnet found", false, ""},
+	}
+	for _, c := range cases {
+		err := errors.New(c.err)
+		if got := accessDenied(err); got != c.denied {
+			t.Errorf("accessDenied(%q) = %v", c.err, got)
+		}
+		if c.denied {
+			if got := deniedAction(err, "ec2:DescribeImages"); got != c.wantAction {
+				t.Errorf("deniedAction(%q) = %s, want %s", c.err, got, c.wantAction)
+			}
+		}
 	}
 }

@@ -57,7 +57,7 @@ const (
 // loadConfig; tests hold Pulumi.yaml and the README's table to these rows.
 type configKey struct {
 	name        string
-	typ         string // Pulumi.yaml type: configTypeString, configTypeInt or configTypeBool
+	typ         string // what the program parses: configTypeString, configTypeInt or configTypeBool; Pulumi.yaml declares every key a string
 	def         string // default, as `pulumi config get` prints it; "" means unset
 	required    bool
 	secret      bool   // must be set with `pulumi config set --secret`

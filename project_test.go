@@ -1,9 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
@@ -21,9 +21,9 @@ func loadProject(t *testing.T) *workspace.Project {
 	return project
 }
 
-// Pulumi.yaml declares every key of configKeys, with its type, description and default, in
-// the same order; required keys get an empty default so the CLI never stops before the
-// program can name what is missing.
+// Pulumi.yaml declares every key of configKeys, as a string with its description and
+// default; required keys get an empty default so the CLI never stops before the program
+// can name what is missing.
 func TestPulumiYamlDeclaresEveryKeyAsTheCodeDoes(t *testing.T) {
 	project := loadProject(t)
 	if string(project.Name) != configNamespace || project.Runtime.Name() != "go" {
@@ -44,8 +44,8 @@ func TestPulumiYamlDeclaresEveryKeyAsTheCodeDoes(t *testing.T) {
 	}
 	for _, k := range configKeys {
 		decl := project.Config[k.name]
-		if decl.Type == nil || *decl.Type != k.typ {
-			t.Errorf("%s: type %v, want %s", k.name, decl.Type, k.typ)
+		if decl.Type == nil || *decl.Type != "string" {
+			t.Errorf("%s: type %v, want string: the program parses and checks %s values itself", k.name, decl.Type, k.typ)
 		}
 		if decl.Description != k.description {
 			t.Errorf("%s: description\n %q\nwant %q", k.name, decl.Description, k.description)
@@ -54,12 +54,8 @@ func TestPulumiYamlDeclaresEveryKeyAsTheCodeDoes(t *testing.T) {
 			t.Errorf("%s: no default; the CLI would stop with its own message before the program's", k.name)
 			continue
 		}
-		if got := fmt.Sprint(decl.Default); got != k.def {
-			t.Errorf("%s: Pulumi.yaml default %q, code default %q", k.name, got, k.def)
-		}
-		wantType := map[string]string{"string": configTypeString, "int": configTypeInt, "bool": configTypeBool}[fmt.Sprintf("%T", decl.Default)]
-		if wantType != k.typ {
-			t.Errorf("%s: declared %s with a %T default", k.name, k.typ, decl.Default)
+		if got, ok := decl.Default.(string); !ok || got != k.def {
+			t.Errorf("%s: Pulumi.yaml default %#v, code default %q", k.name, decl.Default, k.def)
 		}
 	}
 	if region := project.Config["aws:region"].Value; region != "us-east-1" {
@@ -98,5 +94,29 @@ func TestStackFileHoldsValidConfig(t *testing.T) {
 	src.secret = func(key string) bool { return slices.Contains(secret, key[len(configNamespace)+1:]) }
 	if _, err := loadConfig(src); err != nil {
 		t.Errorf("Pulumi.dev.yaml: %v", err)
+	}
+}
+
+// What an operator types for a number or a yes/no reaches the program, which names the key
+// and the command that fixes it: the CLI checks stack values against Pulumi.yaml's types
+// (pkg/workspace validateStackConfigValue, through workspace.ValidateConfigValue) and,
+// for a key declared integer or boolean, would stop at the first typo with "must be of
+// type 'integer'" and no fix.
+func TestTyposOfNumbersAndBooleansReachTheProgram(t *testing.T) {
+	project := loadProject(t)
+	typos := map[string][]string{configTypeInt: {"80GB", "2.5", "ten"}, configTypeBool: {"yes", "on", "enabled"}}
+	for _, k := range configKeys {
+		decl := project.Config[k.name]
+		for _, typo := range typos[k.typ] {
+			if decl.Type == nil || !workspace.ValidateConfigValue(*decl.Type, decl.Items, typo) {
+				t.Errorf("%s=%q: the CLI rejects it before the program runs", k.name, typo)
+				continue
+			}
+			src := testSource(map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey, k.name: typo}, "dev")
+			_, err := loadConfig(src)
+			if err == nil || !strings.Contains(err.Error(), "n3x:"+k.name+" ") || !strings.Contains(err.Error(), "fix: pulumi config set n3x:"+k.name+" ") {
+				t.Errorf("%s=%q: the program's error names no key and fix: %v", k.name, typo, err)
+			}
+		}
 	}
 }

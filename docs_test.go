@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -97,5 +98,32 @@ func TestOfficialAMICommandIsTheQuickStarts(t *testing.T) {
 		if !strings.Contains(readDoc(t, "ami.md"), part) || !strings.Contains(readmeSection(t, "Quick start"), part) {
 			t.Errorf("docs/ami.md and the Quick start differ on %s", part)
 		}
+	}
+}
+
+// Every `pulumi stack output NAME` the README and docs/ tell the operator to run names an
+// output the program exports.
+func TestDocumentedStackOutputsExist(t *testing.T) {
+	d := deploy(t, newFakeAWS(), "dev", false, testConfig(keyX86Count, "2"))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	files, _ := filepath.Glob("docs/*.md")
+	pattern := regexp.MustCompile(`pulumi stack output (?:--\S+ )*([A-Za-z0-9]+)`)
+	seen := 0
+	for _, file := range append(files, "README.md") {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range pattern.FindAllStringSubmatch(string(text), -1) {
+			seen++
+			if _, ok := d.outputs[m[1]]; !ok {
+				t.Errorf("%s: pulumi stack output %s, which the program does not export", file, m[1])
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no pulumi stack output command found")
 	}
 }

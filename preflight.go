@@ -192,19 +192,12 @@ func checkProtectedVolumes(cfg Config, prev previousDeployment, p placement) []e
 		return nil
 	}
 	var found []error
-	configured := map[string]bool{}
-	for _, spec := range runnerSpecs(cfg) {
-		configured[spec.name] = true
-	}
 	counts := map[string]int{} // previous runners by kind
-	var removed []string
 	for _, name := range prev.names() {
 		kind := strings.SplitN(name, "-", 2)[0]
 		counts[kind] = max(counts[kind], runnerNumber(name))
-		if !configured[name] {
-			removed = append(removed, name)
-		}
 	}
+	removed := prev.removed(cfg)
 	if len(removed) > 0 {
 		key, fix := keyX86Count, setFix(keyX86Count, strconv.Itoa(counts["x86"]))
 		if cfg.AmiArm64 == "" && counts["graviton"] > 0 {
@@ -271,15 +264,8 @@ func configWarnings(cfg Config, p placement) []string {
 // own previous deployment, never from tags another stack could carry.
 func removalWarnings(cfg Config, prev previousDeployment, f *accountFacts) []string {
 	var warnings []string
-	configured := map[string]bool{}
-	for _, spec := range runnerSpecs(cfg) {
-		configured[spec.name] = true
-	}
 	var removed []string
-	for _, name := range prev.names() {
-		if configured[name] {
-			continue
-		}
+	for _, name := range prev.removed(cfg) {
 		for _, role := range []string{"cache", "yocto"} {
 			if id := prev.runners[name].volumes[role]; id != "" {
 				removed = append(removed, fmt.Sprintf("%s (%s %s)", id, name, role))

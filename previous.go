@@ -95,6 +95,22 @@ func previousRunnerOf(arch string, instanceID, cache, yocto any) previousRunner 
 // names lists the previous runners by name.
 func (p previousDeployment) names() []string { return slices.Sorted(maps.Keys(p.runners)) }
 
+// removed lists, sorted, the previous runners the configuration no longer has: those whose
+// count was lowered, and the Graviton runners when n3x:amiArm64 was emptied.
+func (p previousDeployment) removed(cfg Config) []string {
+	configured := map[string]bool{}
+	for _, spec := range runnerSpecs(cfg) {
+		configured[spec.name] = true
+	}
+	var removed []string
+	for _, name := range p.names() {
+		if !configured[name] {
+			removed = append(removed, name)
+		}
+	}
+	return removed
+}
+
 // instanceIDs lists every previous runner's instance id.
 func (p previousDeployment) instanceIDs() []string {
 	var ids []string

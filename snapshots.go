@@ -80,15 +80,8 @@ func snapshotTooBig(vol dataVolumeSpec, sizeGiB int, what string) error {
 // their own: those of runners no longer configured that were created before final snapshots.
 // (A zone move's snapshots are taken by newDataVolume.)
 func departures(cfg Config, prev previousDeployment, f *accountFacts) []departure {
-	configured := map[string]bool{}
-	for _, spec := range runnerSpecs(cfg) {
-		configured[spec.name] = true
-	}
 	var leaving []departure
-	for _, name := range prev.names() {
-		if configured[name] {
-			continue
-		}
+	for _, name := range prev.removed(cfg) {
 		for _, vol := range dataVolumeSpecs(cfg) {
 			if v, ok := f.volumes[prev.runners[name].volumes[vol.role]]; ok && !v.finalSnapshot {
 				leaving = append(leaving, departure{runner: name, arch: prev.runners[name].arch, vol: vol, volumeID: v.id})

@@ -859,9 +859,8 @@ func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
 		return a
 	}
 	dev := deploy(t, account(), "dev", false, cfg)
-	staging := deploy(t, account(), "staging", false, cfg) // default prefix n3x-staging
-	if dev.err != nil || staging.err != nil {
-		t.Fatalf("up: %v, %v", dev.err, staging.err)
+	if dev.err != nil {
+		t.Fatalf("up: %v", dev.err)
 	}
 
 	devARNs := stackARNs(t, dev)
@@ -882,7 +881,26 @@ func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
 		t.Fatalf("dev stack's scoped resources %v, want %v: the test no longer sees them all", kinds, want)
 	}
 
-	foreign := stackARNs(t, staging)
+	// An upgrade from b0a90e2, which had one start and one stop schedule for all runners,
+	// reads and deletes those.
+	for _, action := range []string{"start", "stop"} {
+		arn := "arn:aws:scheduler:us-east-1:" + testAccount + ":schedule/default/n3x-runners-" + action
+		for _, call := range []string{"scheduler:GetSchedule", "scheduler:DeleteSchedule"} {
+			if !p.allowsOn(call, arn) {
+				t.Errorf("deploy role may not %s on %s, which an upgrade from an older version deletes", call, arn)
+			}
+		}
+	}
+
+	// Other stacks (default prefix n3x-<stack>), some named like a runner, and the CI roles.
+	var foreign []scopedARN
+	for _, stack := range []string{"staging", "x86-canary", "x86-2", "graviton-10", "runners"} {
+		other := deploy(t, account(), stack, false, cfg)
+		if other.err != nil {
+			t.Fatalf("up %s: %v", stack, other.err)
+		}
+		foreign = append(foreign, stackARNs(t, other)...)
+	}
 	for _, role := range []string{"n3x-ci-preview", "n3x-ci-deploy"} {
 		foreign = append(foreign, scopedARN{typeRole, "arn:aws:iam::" + testAccount + ":role/" + role})
 	}
@@ -963,8 +981,9 @@ func TestDeployPolicyTagConditionsHoldOnTheStacksResources(t *testing.T) {
 
 // TestCreatingTheRolesFillsInEveryPlaceholder pastes the docs' "Creating the roles" block
 // with other values in its first two lines and a fake aws CLI: it creates the OIDC provider
-// and the KMS key before the roles, leaves iam/ as it is, and the policies it creates the
-// roles from name the values typed and none of the placeholders.
+// and the KMS key before the roles, names the roles after the stack's prefix, leaves iam/ as
+// it is, and the policies it creates the roles from name the values typed and none of the
+// placeholders. Pasted a second time it creates no second provider or key.
 func TestCreatingTheRolesFillsInEveryPlaceholder(t *testing.T) {
 	block := regexp.MustCompile("(?s)```bash\n(.*?)```").FindStringSubmatch(docSection(t, "docs/ci-iam.md", "Creating the roles"))
 	if block == nil {
@@ -997,37 +1016,69 @@ func TestCreatingTheRolesFillsInEveryPlaceholder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	calls := filepath.Join(dir, "aws-calls")
-	fakeAWS := "#!/bin/sh\necho \"$*\" >> " + calls + "\n" +
-		"case \"$1 $2\" in \"kms create-key\") echo 0a1b2c3d-aaaa-bbbb-cccc-0123456789ab ;; esac\n"
+	// A fake aws CLI that keeps what exists, and fails to create it twice, as AWS does.
+	calls, state := filepath.Join(dir, "aws-calls"), filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeAWS := `#!/bin/sh
+echo "$*" >> ` + calls + `
+s=` + state + `
+case "$1 $2" in
+"iam get-open-id-connect-provider") [ -e $s/oidc ] || { echo NoSuchEntity >&2; exit 254; } ;;
+"iam create-open-id-connect-provider") touch $s/oidc ;;
+"kms describe-key") [ -e $s/alias ] || { echo NotFoundException >&2; exit 254; }; cat $s/alias ;;
+"kms create-key") n=$(ls $s | grep -c '^key'); touch $s/key$n; echo 0a1b2c3d-aaaa-bbbb-cccc-00000000000$n | tee $s/newest ;;
+"kms create-alias") [ -e $s/alias ] && { echo AlreadyExistsException >&2; exit 254; }; cp $s/newest $s/alias ;;
+"iam create-role") [ -e "$s/role-$4" ] && { echo EntityAlreadyExists >&2; exit 254; }; touch "$s/role-$4" ;;
+esac
+`
 	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(fakeAWS), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the block fails: %v\n%s", err, out)
-	}
-
-	log, err := os.ReadFile(calls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var verbs []string
-	policies := map[string]string{} // file name -> path the role was created from
-	for _, call := range strings.Split(strings.TrimSpace(string(log)), "\n") {
-		words := strings.Fields(call)
-		verbs = append(verbs, words[0]+" "+words[1])
-		for _, w := range words {
-			if path, ok := strings.CutPrefix(w, "file://"); ok {
-				policies[filepath.Base(path)] = path
+	// paste runs the block: strict stops at the first failing command; otherwise it goes
+	// on, as a shell does with pasted lines. It returns the calls' first two words, the
+	// roles created, and the policy files they were given, by name.
+	paste := func(strict bool) (verbs, roles []string, policies map[string]string) {
+		t.Helper()
+		os.Remove(calls)
+		args := []string{"-c", script}
+		if strict {
+			args = append([]string{"-euo", "pipefail"}, args...)
+		}
+		cmd := exec.Command("bash", args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil && strict {
+			t.Fatalf("the block fails: %v\n%s", err, out)
+		}
+		log, err := os.ReadFile(calls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policies = map[string]string{}
+		for _, call := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+			words := strings.Fields(call)
+			verbs = append(verbs, words[0]+" "+words[1])
+			if words[1] == "create-role" {
+				roles = append(roles, words[3])
+			}
+			for _, w := range words {
+				if path, ok := strings.CutPrefix(w, "file://"); ok {
+					policies[filepath.Base(path)] = path
+				}
 			}
 		}
+		return verbs, roles, policies
 	}
-	if want := []string{"iam create-open-id-connect-provider", "kms create-key", "kms create-alias",
-		"iam create-role", "iam put-role-policy", "iam create-role", "iam put-role-policy"}; !slices.Equal(verbs, want) {
+
+	verbs, roles, policies := paste(true)
+	if want := []string{"iam get-open-id-connect-provider", "iam create-open-id-connect-provider", "kms describe-key", "kms create-key",
+		"kms create-alias", "iam create-role", "iam put-role-policy", "iam create-role", "iam put-role-policy"}; !slices.Equal(verbs, want) {
 		t.Errorf("aws calls %q, want %q", verbs, want)
+	}
+	if want := []string{"acme-prod-ci-preview", "acme-prod-ci-deploy"}; !slices.Equal(roles, want) {
+		t.Errorf("roles %q, want %q: named after the stack's prefix, so another stack's commands cannot overwrite them", roles, want)
 	}
 	for name, original := range originals {
 		if data, _ := os.ReadFile(filepath.Join(work, "iam", name)); string(data) != original {
@@ -1057,7 +1108,7 @@ func TestCreatingTheRolesFillsInEveryPlaceholder(t *testing.T) {
 		"ssm:PutParameter":             "arn:aws:ssm:eu-central-1:210987654321:parameter/acme-prod-runner/cache-signing-key",
 		"scheduler:CreateSchedule":     "arn:aws:scheduler:eu-central-1:210987654321:schedule/default/acme-prod-graviton-runner-stop",
 		"s3:PutObject":                 "arn:aws:s3:::acme-state/.pulumi/stacks/n3x/prod.json",
-		"kms:Encrypt":                  "arn:aws:kms:eu-central-1:210987654321:key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab",
+		"kms:Encrypt":                  "arn:aws:kms:eu-central-1:210987654321:key/0a1b2c3d-aaaa-bbbb-cccc-000000000000",
 	} {
 		if !deployPolicy.allowsOn(action, arn) {
 			t.Errorf("the filled-in deploy policy does not allow %s on %s", action, arn)
@@ -1074,5 +1125,17 @@ func TestCreatingTheRolesFillsInEveryPlaceholder(t *testing.T) {
 	}
 	if got := trust.Statement[0].Principal["Federated"]; !slices.Equal(got, []string{"arn:aws:iam::210987654321:oidc-provider/git.acme.io"}) {
 		t.Errorf("deploy trust principal %v", got)
+	}
+
+	// Pasted again, to apply a changed policy: no second provider nor key, and the policies
+	// still name the key the alias points to.
+	verbs, _, policies = paste(false)
+	if want := []string{"iam get-open-id-connect-provider", "kms describe-key", "iam create-role", "iam put-role-policy",
+		"iam create-role", "iam put-role-policy"}; !slices.Equal(verbs, want) {
+		t.Errorf("second paste: aws calls %q, want %q", verbs, want)
+	}
+	again := readIAMPolicy(t, policies["deploy-policy.json"], false)
+	if !again.allowsOn("kms:Decrypt", "arn:aws:kms:eu-central-1:210987654321:key/0a1b2c3d-aaaa-bbbb-cccc-000000000000") {
+		t.Error("second paste: the deploy policy no longer names the stack's key")
 	}
 }

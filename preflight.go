@@ -44,9 +44,13 @@ func preflight(ctx *pulumi.Context, cfg Config, prev previousDeployment) (prefli
 	}
 	quotaProblems, quotaWarnings := checkQuotas(cfg, f)
 	found, warnings = append(found, quotaProblems...), append(warnings, quotaWarnings...)
-	sources, sourceProblems := volumeSources(cfg, prev, p, f)
-	found = append(found, sourceProblems...)
-	found = append(found, checkProtectedVolumes(cfg, prev, p)...)
+	var sources map[string]volumeSource
+	if p.Zone != "" { // without a zone (already reported) every volume would look like moving
+		var sourceProblems []error
+		sources, sourceProblems = volumeSources(cfg, prev, p, f)
+		found = append(found, sourceProblems...)
+		found = append(found, checkProtectedVolumes(cfg, prev, p)...)
+	}
 	if len(found) > 0 {
 		return preflightResult{}, configProblems(found)
 	}

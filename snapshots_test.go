@@ -137,6 +137,31 @@ func TestVolumeSmallerThanItsSnapshotFailsPreview(t *testing.T) {
 	}
 }
 
+// Lowering a data volume's size fails preview: the provider updates size in place
+// (ebs_volume.go: size is not ForceNew), and EC2's ModifyVolume only grows a volume.
+func TestShrinkingAnExistingVolumeFailsPreview(t *testing.T) {
+	account := mustDeploy(t, testConfig(keyYoctoVolumeSize, "300")).next()
+	d := deploy(t, account, "dev", true, testConfig(keyYoctoVolumeSize, "200"))
+	want := "n3x:yoctoVolumeSize is 200 GiB, smaller than the 300 GiB volume x86-yocto-id of x86; an EBS volume can grow, never shrink; " +
+		"fix: pulumi config set n3x:yoctoVolumeSize 300"
+	if d.err == nil || !strings.Contains(d.err.Error(), want) {
+		t.Errorf("err = %v\nwant %q", d.err, want)
+	}
+	if len(d.aws.registrations) != 0 {
+		t.Errorf("registered %v", d.names())
+	}
+}
+
+// Without a zone (its lookup failed, already reported) no volume is taken for moving.
+func TestNoZoneNoMoveProblems(t *testing.T) {
+	account := mustDeploy(t, testConfig(keySubnetID, testSubnet, keyAvailabilityZone, "")).next()
+	account.denied = map[string]string{"aws:ec2/getSubnet:getSubnet": "ec2:DescribeSubnets"}
+	d := deploy(t, account, "dev", true, testConfig(keySubnetID, testSubnet, keyAvailabilityZone, "", keyCacheVolumeSize, "400"))
+	if d.err == nil || !strings.Contains(d.err.Error(), "n3x configuration: 1 problem\n") || !strings.Contains(d.err.Error(), "may not call ec2:DescribeSubnets") {
+		t.Errorf("err = %v, want only the refused subnet lookup", d.err)
+	}
+}
+
 // A zone move starts the new volumes from snapshots of the ones they replace, taken in the
 // same up and kept when the old volumes go.
 func TestZoneMoveStartsFromSnapshotsOfTheOldVolumes(t *testing.T) {

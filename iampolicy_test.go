@@ -962,11 +962,16 @@ func TestDeployPolicyTagConditionsHoldOnTheStacksResources(t *testing.T) {
 					continue
 				}
 				checked++
-				have, _ := r.inputs["tags"]
-				for tag, value := range tags {
-					if !have.IsObject() || !have.ObjectValue()[resource.PropertyKey(tag)].IsString() ||
-						have.ObjectValue()[resource.PropertyKey(tag)].StringValue() != value {
-						t.Errorf("%s %s: %s needs the tag %s=%s, the resource has tags %v", r.typ, r.name, calls, tag, value, have)
+				tagSets := map[string]resource.PropertyValue{"tags": r.inputs["tags"]}
+				if r.typ == typeInstance { // ModifyVolume of a bigger root volume acts on the root volume's tags
+					tagSets["rootBlockDevice.tags"] = r.inputs["rootBlockDevice"].ObjectValue()["tags"]
+				}
+				for where, have := range tagSets {
+					for tag, value := range tags {
+						if !have.IsObject() || !have.ObjectValue()[resource.PropertyKey(tag)].IsString() ||
+							have.ObjectValue()[resource.PropertyKey(tag)].StringValue() != value {
+							t.Errorf("%s %s: %s needs the tag %s=%s, its %s are %v", r.typ, r.name, calls, tag, value, where, have)
+						}
 					}
 				}
 			}

@@ -53,7 +53,7 @@ type accountFacts struct {
 	routesErr     error
 	spotPrices    map[string]float64       // by instance type
 	amiRunners    map[string][]string      // by architecture kind: previous instances still on an AMI that is gone
-	holders       map[string][]string      // instance id -> this stack\'s data volumes it holds, for runner-tagged instances the previous deployment does not name
+	holders       map[string][]string      // instance id -> this stack's data volumes it holds, for runner-tagged instances the previous deployment does not name
 	newest        map[string]snapshotFacts // by snapshotKind: the newest completed snapshot
 }
 
@@ -88,6 +88,9 @@ type snapshotFacts struct {
 	sizeGiB int
 }
 
+// notTerminated are the instance states of an instance that still exists.
+var notTerminated = []string{"pending", "running", "stopping", "stopped"}
+
 // snapshotKind names the snapshots a new volume may start from: same architecture and role.
 func snapshotKind(arch, role string) string { return arch + "/" + role }
 
@@ -98,6 +101,7 @@ func lookUpRound1(ctx *pulumi.Context, cfg Config, prev previousDeployment) *acc
 		volumes: map[string]volumeFacts{}, snapshots: map[string][]string{}}
 	var mu sync.Mutex // guards f's maps
 	var wg sync.WaitGroup
+	instanceIDs, volumeIDs := prev.instanceIDs(), prev.volumeIDs()
 	// Graviton's type counts even while amiArm64 is unset, so the zone suits it later too.
 	wg.Go(func() {
 		f.offerings, f.offeringsErr = lookupZoneOfferings(ctx, slices.Compact([]string{cfg.InstanceTypeX86, cfg.InstanceTypeGraviton}))
@@ -149,7 +153,7 @@ func lookUpRound1(ctx *pulumi.Context, cfg Config, prev previousDeployment) *acc
 			f.account = callerFacts{accountID: caller.AccountId, partition: strings.Split(caller.Arn, ":")[1]}
 		}
 	})
-	for _, id := range prev.volumeIDs() {
+	for _, id := range volumeIDs {
 		wg.Go(func() {
 			v, err := ebs.LookupVolume(ctx, &ebs.LookupVolumeArgs{Filters: []ebs.GetVolumeFilter{{Name: "volume-id", Values: []string{id}}}})
 			mu.Lock()
@@ -189,23 +193,22 @@ func lookUpRound1(ctx *pulumi.Context, cfg Config, prev previousDeployment) *acc
 		})
 	}
 	attached := ebs.GetEbsVolumesFilter{Name: "attachment.status", Values: []string{"attaching", "attached"}}
-	if ids := prev.volumeIDs(); len(ids) > 0 {
-		findVolumes(&f.attachedAny, "the attachments of this stack's data volumes", ebs.GetEbsVolumesFilter{Name: "volume-id", Values: ids}, attached)
-		if len(prev.instanceIDs()) > 0 {
-			findVolumes(&f.attached, "the attachments of this stack's data volumes", ebs.GetEbsVolumesFilter{Name: "volume-id", Values: ids},
-				ebs.GetEbsVolumesFilter{Name: "attachment.instance-id", Values: prev.instanceIDs()}, attached)
+	if len(volumeIDs) > 0 {
+		findVolumes(&f.attachedAny, "the attachments of this stack's data volumes", ebs.GetEbsVolumesFilter{Name: "volume-id", Values: volumeIDs}, attached)
+		if len(instanceIDs) > 0 {
+			findVolumes(&f.attached, "the attachments of this stack's data volumes", ebs.GetEbsVolumesFilter{Name: "volume-id", Values: volumeIDs},
+				ebs.GetEbsVolumesFilter{Name: "attachment.instance-id", Values: instanceIDs}, attached)
 		}
 	}
-	notTerminated := []string{"pending", "running", "stopping", "stopped"}
-	if ids := prev.instanceIDs(); len(ids) > 0 {
+	if len(instanceIDs) > 0 {
 		findInstances(&f.liveInstances, &ec2.GetInstancesArgs{
 			InstanceStateNames: notTerminated,
-			Filters:            []ec2.GetInstancesFilter{{Name: "instance-id", Values: ids}},
+			Filters:            []ec2.GetInstancesFilter{{Name: "instance-id", Values: instanceIDs}},
 		})
 		findInstances(&f.imdsV1, &ec2.GetInstancesArgs{
 			InstanceStateNames: notTerminated,
 			Filters: []ec2.GetInstancesFilter{
-				{Name: "instance-id", Values: ids},
+				{Name: "instance-id", Values: instanceIDs},
 				{Name: "metadata-options.http-tokens", Values: []string{"optional"}},
 			},
 		})
@@ -259,15 +262,16 @@ func lookUpRound2(ctx *pulumi.Context, cfg Config, prev previousDeployment, p pl
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	f.spotPrices, f.amiRunners, f.newest, f.holders = map[string]float64{}, map[string][]string{}, map[string]snapshotFacts{}, map[string][]string{}
+	instanceIDs, volumeIDs := prev.instanceIDs(), prev.volumeIDs()
 	// An instance tagged as a runner that the previous deployment does not name may hold this
 	// stack's volumes: the old instance of a replacement that did not finish.
 	for _, id := range f.runnerTagged {
-		if slices.Contains(prev.instanceIDs(), id) || len(prev.volumeIDs()) == 0 {
+		if slices.Contains(instanceIDs, id) || len(volumeIDs) == 0 {
 			continue
 		}
 		wg.Go(func() {
 			held, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
-				{Name: "volume-id", Values: prev.volumeIDs()},
+				{Name: "volume-id", Values: volumeIDs},
 				{Name: "attachment.instance-id", Values: []string{id}},
 			}})
 			mu.Lock()
@@ -308,13 +312,13 @@ func lookUpRound2(ctx *pulumi.Context, cfg Config, prev previousDeployment, p pl
 		}
 	}
 	for _, a := range architectures(cfg) {
-		if f.amis[a.kind].err == nil || len(prev.instanceIDs()) == 0 {
+		if f.amis[a.kind].err == nil || len(instanceIDs) == 0 {
 			continue
 		}
 		wg.Go(func() {
 			found, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{
-				InstanceStateNames: []string{"pending", "running", "stopping", "stopped"},
-				Filters:            []ec2.GetInstancesFilter{{Name: "instance-id", Values: prev.instanceIDs()}, {Name: "image-id", Values: []string{a.ami}}},
+				InstanceStateNames: notTerminated,
+				Filters:            []ec2.GetInstancesFilter{{Name: "instance-id", Values: instanceIDs}, {Name: "image-id", Values: []string{a.ami}}},
 			})
 			if err == nil && len(found.Ids) > 0 {
 				mu.Lock()

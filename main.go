@@ -83,7 +83,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		return nil, err
 	}
 	p, facts := checked.placement, checked.facts
-	for _, warning := range append(checked.warnings, movingWarning(cfg, prev, p, facts)...) {
+	for _, warning := range checked.warnings {
 		if err := ctx.Log.Warn(warning, nil); err != nil {
 			return nil, err
 		}

@@ -54,7 +54,7 @@ func preflight(ctx *pulumi.Context, cfg Config, prev previousDeployment) (prefli
 	if len(found) > 0 {
 		return preflightResult{}, configProblems(found)
 	}
-	warnings = append(slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, prev, f), warnings), driftWarnings(cfg, prev, f)...)
+	warnings = slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, prev), warnings, driftWarnings(cfg, prev, f), movingWarning(cfg, prev, p, f))
 	return preflightResult{placement: p, sources: sources, facts: f, warnings: warnings}, nil
 }
 
@@ -214,10 +214,7 @@ func checkProtectedVolumes(cfg Config, prev previousDeployment, p placement) []e
 			strings.Join(removed, ", "), keyProtectVolumes, keyProtectVolumes), fix})
 	}
 	if len(p.Moving) > 0 {
-		key := keyAvailabilityZone
-		if cfg.SubnetID != "" {
-			key = keySubnetID
-		}
+		key := zoneKey(cfg)
 		found = append(found, configError{key, fmt.Sprintf("moves the runners to %s, which replaces the protected data volumes %s; "+
 			"release them first (pulumi config set n3x:%s false && pulumi up), or stay", p.Zone, strings.Join(p.Moving, ", "), keyProtectVolumes), rmFix(key)})
 	}
@@ -266,7 +263,7 @@ func configWarnings(cfg Config, p placement) []string {
 // removalWarnings name the data volumes `pulumi up` deletes or replaces: those of runners
 // no longer configured, and those a zone move leaves behind. Both come from this stack's
 // own previous deployment, never from tags another stack could carry.
-func removalWarnings(cfg Config, prev previousDeployment, f *accountFacts) []string {
+func removalWarnings(cfg Config, prev previousDeployment) []string {
 	var warnings []string
 	var removed []string
 	for _, name := range prev.removed(cfg) {
@@ -296,13 +293,18 @@ func movingWarning(cfg Config, prev previousDeployment, p placement, f *accountF
 		from = f.volumes[id].zone
 		moving = append(moving, fmt.Sprintf("%s (%s %s, in %s)", id, runner, role, from))
 	}
-	key := keyAvailabilityZone
-	if cfg.SubnetID != "" {
-		key = keySubnetID
-	}
 	return []string{fmt.Sprintf("n3x:%s moves the runners to %s: pulumi up snapshots the data volumes %s, creates their replacements there from those snapshots "+
 		"(slow to read at first, as EBS loads their blocks), and deletes the old ones, keeping a final snapshot of each; to stay: %s",
-		key, p.Zone, strings.Join(moving, ", "), setFix(keyAvailabilityZone, from))}
+		zoneKey(cfg), p.Zone, strings.Join(moving, ", "), setFix(keyAvailabilityZone, from))}
+}
+
+// zoneKey is the key that decides the runners' zone: n3x:subnetId when set, else
+// n3x:availabilityZone.
+func zoneKey(cfg Config) string {
+	if cfg.SubnetID != "" {
+		return keySubnetID
+	}
+	return keyAvailabilityZone
 }
 
 // coversAll says whether the prefixes together cover all of space, such as 0.0.0.0/0

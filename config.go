@@ -170,7 +170,6 @@ type Config struct {
 	RunnerTokens         map[string]string // by EC2 architecture (x86_64, arm64); absent: no token
 	CacheSigningKey      *signingKey       // nil: none
 	SnapshotRetention    int               // days; 0: no snapshot policy
-	Stack                string            // the Pulumi stack, part of SSM parameter names
 	Region               string            // aws:region, for prices and ARNs
 	DefaultTags          map[string]string // aws:defaultTags.tags, which the provider adds to every resource
 }
@@ -213,7 +212,6 @@ func loadConfig(src configSource) (Config, error) {
 		GravitonCount:        r.integer(keyGravitonCount, 1, maxRunnersPerArchitecture, "runners"),
 		SnapshotRetention:    r.integer(keySnapshotRetentionDays, 0, maxSnapshotRetentionDays, "days"),
 		CacheSigningKey:      r.cacheSigningKey(),
-		Stack:                src.stack,
 	}
 	cfg.RunnerTokens = r.runnerTokens(cfg.AmiArm64 != "")
 	cfg.NamePrefix = r.namePrefix(src.stack)
@@ -446,11 +444,19 @@ func (r *configReader) runnerToken(key string) string {
 	case !strings.HasPrefix(raw, "glrt-") || strings.ContainsAny(raw, " \t\n"):
 		r.fail(key, placeholderFix(key, "--secret <glrt-token>"), "is not a GitLab runner authentication token: those start with glrt- and have no spaces")
 		return ""
-	case !r.src.secret(configNamespace + ":" + key):
-		r.fail(key, secretFix(key), "is a secret but was set in plain text, so it is readable in Pulumi.%s.yaml; set it again as a secret", r.src.stack)
+	case r.plainSecret(key):
 		return ""
 	}
 	return raw
+}
+
+// plainSecret fails a secret key that was set in plain text.
+func (r *configReader) plainSecret(key string) bool {
+	if r.src.secret(configNamespace + ":" + key) {
+		return false
+	}
+	r.fail(key, secretFix(key), "is a secret but was set in plain text, so it is readable in Pulumi.%s.yaml; set it again as a secret", r.src.stack)
+	return true
 }
 
 // cacheSigningKey reads the Nix binary-cache secret key. Its value never appears in a message.
@@ -468,8 +474,7 @@ func (r *configReader) cacheSigningKey() *signingKey {
 		r.fail(keyCacheSigningKey, placeholderFix(keyCacheSigningKey, `--secret "$(cat <cache-name>.sk)"`),
 			"is not a Nix binary-cache secret key (%v); make one with: nix-store --generate-binary-cache-key <cache-name> <cache-name>.sk <cache-name>.pk", err)
 		return nil
-	case !r.src.secret(configNamespace + ":" + keyCacheSigningKey):
-		r.fail(keyCacheSigningKey, secretFix(keyCacheSigningKey), "is a secret but was set in plain text, so it is readable in Pulumi.%s.yaml; set it again as a secret", r.src.stack)
+	case r.plainSecret(keyCacheSigningKey):
 		return nil
 	}
 	return key

@@ -117,7 +117,6 @@ func TestLoadConfigDefaults(t *testing.T) {
 		GravitonCount:        1,
 		RunnerTokens:         map[string]string{},
 		SnapshotRetention:    7,
-		Stack:                "dev",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)

@@ -118,6 +118,8 @@ func closestChoice(raw string, choices []string) string {
 	return ""
 }
 
+var wordPattern = regexp.MustCompile(`[A-Za-z]+`)
+
 // normalizeWorkingHours fixes the case of day names and time zones and pads hours
 // ("mon-fri 7:00-19:00 europe/berlin"), when that makes the value valid.
 func normalizeWorkingHours(raw string) (string, bool) {
@@ -125,17 +127,16 @@ func normalizeWorkingHours(raw string) (string, bool) {
 	if len(fields) != 3 {
 		return "", false
 	}
-	days := regexp.MustCompile(`[A-Za-z]+`).ReplaceAllStringFunc(fields[0], func(day string) string {
-		return strings.ToUpper(day[:1]) + strings.ToLower(day[1:])
-	})
+	titled := func(s string) string {
+		return wordPattern.ReplaceAllStringFunc(s, func(word string) string { return strings.ToUpper(word[:1]) + strings.ToLower(word[1:]) })
+	}
+	days := titled(fields[0])
 	hours := regexp.MustCompile(`\b(\d):`).ReplaceAllString(fields[1], "0$1:")
 	zone := fields[2]
 	if _, err := time.LoadLocation(zone); err != nil {
 		zone = strings.ToUpper(zone)
 		if _, err := time.LoadLocation(zone); err != nil {
-			zone = regexp.MustCompile(`[A-Za-z]+`).ReplaceAllStringFunc(fields[2], func(word string) string {
-				return strings.ToUpper(word[:1]) + strings.ToLower(word[1:])
-			})
+			zone = titled(fields[2])
 		}
 	}
 	normalized := strings.Join([]string{days, hours, zone}, " ")

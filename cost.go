@@ -123,19 +123,18 @@ func lookupSpotPrice(ctx *pulumi.Context, instanceType, zone string) (float64, b
 func (r runnerCost) total() *float64 { return sum(r.instance, r.volumes, r.publicIPv4) }
 
 // total is the fleet's monthly bill without snapshots, nil when any part is unknown.
-func (c fleetCost) total() *float64 {
-	var parts []*float64
-	for _, r := range c.runners {
-		parts = append(parts, r.total())
-	}
-	return sum(parts...)
-}
+func (c fleetCost) total() *float64 { return c.sumOf(runnerCost.total) }
 
 // snapshots is the most the fleet's snapshots cost a month, nil when unknown.
 func (c fleetCost) snapshots() *float64 {
+	return c.sumOf(func(r runnerCost) *float64 { return r.snapshots })
+}
+
+// sumOf adds one part of every runner's cost, nil when any runner's is unknown.
+func (c fleetCost) sumOf(part func(runnerCost) *float64) *float64 {
 	var parts []*float64
 	for _, r := range c.runners {
-		parts = append(parts, r.snapshots)
+		parts = append(parts, part(r))
 	}
 	return sum(parts...)
 }

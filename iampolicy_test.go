@@ -402,17 +402,14 @@ func readIAMPolicy(t *testing.T, path string, trust bool) iamPolicy {
 // allows says whether some Allow statement's Action matches the action. Resource and
 // Condition are not evaluated (see the top of this file).
 func (p iamPolicy) allows(action string) bool {
-	for _, s := range p.Statement {
-		if s.Effect != "Allow" {
-			continue
-		}
-		for _, pattern := range s.Action {
-			if iamGlob(strings.ToLower(pattern), strings.ToLower(action)) {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(p.Statement, func(s iamStatement) bool { return s.grants(action) })
+}
+
+// grants says whether the statement allows the action, whatever its Resource.
+func (s iamStatement) grants(action string) bool {
+	return s.Effect == "Allow" && slices.ContainsFunc(s.Action, func(a string) bool {
+		return iamGlob(strings.ToLower(a), strings.ToLower(action))
+	})
 }
 
 // iamGlob matches IAM's wildcards: * any run of characters, ? exactly one.
@@ -459,13 +456,19 @@ func TestIAMGlob(t *testing.T) {
 
 // ------------------------------------------------------------------ (a) the table covers the program
 
+// everyOptionalResource are the config overrides that add every optional resource: the
+// schedules, the parameters and their secrets, the snapshot policy.
+func everyOptionalResource(t *testing.T) []string {
+	signingKey, _ := testSigningKey(t)
+	return []string{keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
+		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7"}
+}
+
 // TestIAMTableCoversEveryTypeAndInvoke deploys (with the mocks) every configuration that
 // makes the program register a type or call a data source, and fails when one is missing
 // from providerActions, or when a row is one the program no longer uses.
 func TestIAMTableCoversEveryTypeAndInvoke(t *testing.T) {
-	signingKey, _ := testSigningKey(t)
-	full := []string{keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
-		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7"}
+	full := everyOptionalResource(t)
 	up := func(t *testing.T, account *fakeAWS, cfg map[string]string) deployment {
 		t.Helper()
 		d := deploy(t, account, "dev", false, cfg)
@@ -772,17 +775,9 @@ func TestTrustPoliciesOnlyTrustGitLabPipelines(t *testing.T) {
 // Resource patterns. Conditions are not evaluated (TestDeployPolicyTagConditionsHoldOnTheStacksResources
 // checks the one on tags against the program's tags).
 func (p iamPolicy) allowsOn(action, arn string) bool {
-	for _, s := range p.Statement {
-		if s.Effect != "Allow" || !slices.ContainsFunc(s.Action, func(a string) bool {
-			return iamGlob(strings.ToLower(a), strings.ToLower(action))
-		}) {
-			continue
-		}
-		if slices.ContainsFunc(s.Resource, func(r string) bool { return iamGlob(r, arn) }) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(p.Statement, func(s iamStatement) bool {
+		return s.grants(action) && slices.ContainsFunc(s.Resource, func(r string) bool { return iamGlob(r, arn) })
+	})
 }
 
 // stackARNs are the ARNs of the IAM roles, instance profile, SSM parameters and schedules
@@ -796,24 +791,25 @@ func stackARNs(t *testing.T, d deployment) []scopedARN {
 	const region, account = "us-east-1", testAccount
 	var arns []scopedARN
 	for _, r := range d.aws.registrations {
-		if !slices.Contains([]string{typeRole, typeInstanceProfile, typeParameter, typeSchedule}, r.typ) {
-			continue
-		}
-		name := str(t, r, "name")
+		name := func() string { return str(t, r, "name") }
+		var arn string
 		switch r.typ {
 		case typeRole:
-			arns = append(arns, scopedARN{r.typ, "arn:aws:iam::" + account + ":role/" + name})
+			arn = "arn:aws:iam::" + account + ":role/" + name()
 		case typeInstanceProfile:
-			arns = append(arns, scopedARN{r.typ, "arn:aws:iam::" + account + ":instance-profile/" + name})
+			arn = "arn:aws:iam::" + account + ":instance-profile/" + name()
 		case typeParameter: // parameter ARNs drop the name's leading slash
-			arns = append(arns, scopedARN{r.typ, "arn:aws:ssm:" + region + ":" + account + ":parameter/" + strings.TrimPrefix(name, "/")})
+			arn = "arn:aws:ssm:" + region + ":" + account + ":parameter/" + strings.TrimPrefix(name(), "/")
 		case typeSchedule:
 			group := "default"
 			if g, ok := r.inputs["groupName"]; ok && g.IsString() {
 				group = g.StringValue()
 			}
-			arns = append(arns, scopedARN{r.typ, "arn:aws:scheduler:" + region + ":" + account + ":schedule/" + group + "/" + name})
+			arn = "arn:aws:scheduler:" + region + ":" + account + ":schedule/" + group + "/" + name()
+		default:
+			continue
 		}
+		arns = append(arns, scopedARN{r.typ, arn})
 	}
 	return arns
 }
@@ -849,9 +845,7 @@ func actionsOnItsARN(typ string) []string {
 // themselves.
 func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
 	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
-	signingKey, _ := testSigningKey(t)
-	cfg := testConfig(keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
-		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7", keyX86Count, "10", keyGravitonCount, "10")
+	cfg := testConfig(append(everyOptionalResource(t), keyX86Count, "10", keyGravitonCount, "10")...)
 	account := func() *fakeAWS {
 		a := newFakeAWS()
 		a.quotas[quotaElasticIPs] = fakeQuota{"EC2-VPC Elastic IPs", 20}
@@ -919,9 +913,7 @@ func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
 // tags, or the deploy role could not delete or modify it.
 func TestDeployPolicyTagConditionsHoldOnTheStacksResources(t *testing.T) {
 	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
-	signingKey, _ := testSigningKey(t)
-	cfg := testConfig(keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
-		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7")
+	cfg := testConfig(everyOptionalResource(t)...)
 	deployments := []deployment{deploy(t, newFakeAWS(), "dev", false, cfg),
 		deploy(t, newFakeAWS(), "dev", false, testConfig(keyCapacity, "spot"))}
 	checked := 0

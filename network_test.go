@@ -239,6 +239,8 @@ func TestZoneMoveWarnsWhichVolumesItReplaces(t *testing.T) {
 			"x86-cache-id (x86 cache, in us-east-1b), x86-yocto-id (x86 yocto, in us-east-1b), creates their replacements there from those snapshots " +
 			"(slow to read at first, as EBS loads their blocks), and deletes the old ones, keeping a final snapshot of each; to stay: pulumi config set n3x:availabilityZone us-east-1b"},
 		{"subnet in another zone", []string{keySubnetID, testSubnet, keyAvailabilityZone, ""}, "n3x:subnetId moves the runners to us-east-1c: pulumi up snapshots the data volumes x86-cache-id"},
+		{"subnet in another zone, the way back", []string{keySubnetID, testSubnet, keyAvailabilityZone, ""},
+			"keeping a final snapshot of each; to stay: pulumi config set n3x:subnetId <a subnet in us-east-1b>"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

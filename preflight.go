@@ -293,9 +293,13 @@ func movingWarning(cfg Config, prev previousDeployment, p placement, f *accountF
 		from = f.volumes[id].zone
 		moving = append(moving, fmt.Sprintf("%s (%s %s, in %s)", id, runner, role, from))
 	}
+	stay := setFix(keyAvailabilityZone, from)
+	if cfg.SubnetID != "" { // the zone follows the subnet: staying takes a subnet there
+		stay = placeholderFix(keySubnetID, "<a subnet in "+from+">")
+	}
 	return []string{fmt.Sprintf("n3x:%s moves the runners to %s: pulumi up snapshots the data volumes %s, creates their replacements there from those snapshots "+
 		"(slow to read at first, as EBS loads their blocks), and deletes the old ones, keeping a final snapshot of each; to stay: %s",
-		zoneKey(cfg), p.Zone, strings.Join(moving, ", "), setFix(keyAvailabilityZone, from))}
+		zoneKey(cfg), p.Zone, strings.Join(moving, ", "), stay)}
 }
 
 // zoneKey is the key that decides the runners' zone: n3x:subnetId when set, else

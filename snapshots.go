@@ -54,7 +54,9 @@ func volumeSources(cfg Config, prev previousDeployment, p placement, f *accountF
 			switch {
 			case exists && existing.zone == p.Zone:
 				sources[key] = volumeSource{finalSnapshot: existing.finalSnapshot}
-				if existing.sizeGiB > vol.SizeGiB { // ModifyVolume only grows a volume (EBS user guide, "Modify a volume")
+				// size changes in place (ebs_volume.go: size is not ForceNew; resourceEBSVolumeUpdate
+				// calls ModifyVolume), and ModifyVolume only grows a volume (EBS user guide, "Modify a volume").
+				if existing.sizeGiB > vol.SizeGiB {
 					problems = append(problems, configError{vol.sizeKey, fmt.Sprintf("is %d GiB, smaller than the %d GiB volume %s of %s; an EBS volume can grow, never shrink",
 						vol.SizeGiB, existing.sizeGiB, existing.id, spec.name), setFix(vol.sizeKey, strconv.Itoa(existing.sizeGiB))})
 				}

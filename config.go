@@ -172,6 +172,7 @@ type Config struct {
 	SnapshotRetention    int               // days; 0: no snapshot policy
 	Region               string            // aws:region, for prices and ARNs
 	DefaultTags          map[string]string // aws:defaultTags.tags, which the provider adds to every resource
+	StateID              string            // this stack's state id (state.go), which the resources it can leave behind carry
 }
 
 // VolumeConfig is the size and gp3 performance of one data volume.

@@ -105,8 +105,26 @@ func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 	return cost
 }
 
+// findSpotPrices asks EC2, with n3x:capacity spot, for the current Spot price of each
+// instance type in the zone; a type EC2 reports none for is missing, which the estimate
+// shows as unknown.
+func findSpotPrices(ctx *pulumi.Context, l *lookups, cfg Config, p placement) map[string]float64 {
+	prices := map[string]float64{}
+	if cfg.Capacity != capacitySpot || p.Zone == "" {
+		return prices
+	}
+	for _, instanceType := range instanceTypes(cfg) {
+		l.start(func() {
+			if price, ok := lookupSpotPrice(ctx, instanceType, p.Zone); ok {
+				l.locked(func() { prices[instanceType] = price })
+			}
+		})
+	}
+	return prices
+}
+
 // lookupSpotPrice asks EC2 for the current Spot price of an instance type in the zone; not
-// ok when EC2 reports none, which the estimate shows as unknown.
+// ok when EC2 reports none.
 func lookupSpotPrice(ctx *pulumi.Context, instanceType, zone string) (float64, bool) {
 	result, err := ec2.GetSpotPrice(ctx, &ec2.GetSpotPriceArgs{
 		InstanceType:     pulumi.StringRef(instanceType),

@@ -11,26 +11,26 @@ import (
 
 // Drift: what the account did behind the stack's back, which a preview does not see by
 // itself (it compares the program with the state, not with AWS). Each warning names the ids
-// and the one command that recovers. All of it is judged against this stack's own previous
-// deployment, never against tags another stack could carry.
+// and the one command that recovers. All of it is judged against this stack's own state,
+// never against tags another stack could carry.
 
-// driftWarnings compare the previous deployment's runners with the account: an instance that
-// is gone or terminated, a data volume that is gone or not attached, an instance that answers
-// IMDSv1.
-func driftWarnings(cfg Config, prev previousDeployment, f *accountFacts) []string {
+// driftWarnings compare the state's runners with the account: an instance that is gone or
+// terminated, a data volume that is gone or not attached, an instance that answers IMDSv1.
+func driftWarnings(cfg Config, state stackState, f *liveFleet) []string {
 	if f.instancesErr != nil || f.volumesErr != nil {
 		return nil // reported as a failed lookup
 	}
 	var warnings []string
-	for _, name := range prev.names() {
-		r := prev.runners[name]
-		instanceLive := r.instanceID != "" && slices.Contains(f.liveInstances, r.instanceID)
-		if r.instanceID != "" && !instanceLive {
+	for _, name := range state.names() {
+		r := state.runners[name]
+		instanceID := r.instance.id
+		instanceLive := instanceID != "" && slices.Contains(f.running, instanceID)
+		if instanceID != "" && !instanceLive {
 			warnings = append(warnings, fmt.Sprintf("runner %s: its instance %s is terminated or gone (retired by EC2, or terminated outside Pulumi); "+
-				"pulumi up --refresh launches a new one, and its data volumes and address stay", name, r.instanceID))
+				"pulumi up --refresh launches a new one, and its data volumes and address stay", name, instanceID))
 		}
-		for _, role := range []string{"cache", "yocto"} {
-			id := r.volumes[role]
+		for _, role := range dataVolumeRoles {
+			id := r.volumes[role].id
 			switch _, exists := f.volumes[id]; {
 			case id == "":
 			case !exists:
@@ -40,16 +40,16 @@ func driftWarnings(cfg Config, prev previousDeployment, f *accountFacts) []strin
 			case instanceLive && slices.Contains(f.attachedAny, id):
 				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is attached to another instance than the runner's %s%s: "+
 					"an update that replaces this runner did not finish; pulumi up finishes it, moving the volumes and then the address to %s",
-					name, role, id, r.instanceID, heldBy(f.holders, id), r.instanceID))
+					name, role, id, instanceID, heldBy(f.holders, id), instanceID))
 			case instanceLive:
 				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is not attached to any instance (detached outside Pulumi, or by an update that failed before attaching it again); "+
-					"pulumi up --refresh attaches it to %s again, stopping the instance first", name, role, id, r.instanceID))
+					"pulumi up --refresh attaches it to %s again, stopping the instance first", name, role, id, instanceID))
 			}
 		}
-		if slices.Contains(f.imdsV1, r.instanceID) {
+		if slices.Contains(f.imdsV1, instanceID) {
 			warnings = append(warnings, fmt.Sprintf("runner %s: its instance %s answers IMDSv1 (metadata tokens optional), so a request forged through its proxies "+
 				"can read its role's credentials; require tokens: aws ec2 modify-instance-metadata-options --region %s --instance-id %s --http-tokens required --http-endpoint enabled",
-				name, r.instanceID, cfg.Region, r.instanceID))
+				name, instanceID, cfg.Region, instanceID))
 		}
 	}
 	return warnings
@@ -65,15 +65,17 @@ func heldBy(holders map[string][]string, volume string) string {
 	return ""
 }
 
-// warnOrphans warns, in a preview, about instances tagged as one of this stack's runners
-// that the stack does not run: neither an instance of its previous deployment nor one its
-// state holds now (an id known in the preview). A deploy cancelled while EC2 launched one
-// leaves such an instance, billed and possibly registered with GitLab without caches.
-func warnOrphans(ctx *pulumi.Context, cfg Config, prev previousDeployment, f *accountFacts, runners []*runner) error {
-	if !ctx.DryRun() || len(f.runnerTagged) == 0 {
+// warnOrphans warns, in a preview, about instances tagged as one of this stack's runners, or
+// carrying its state id, that the stack does not run: neither an instance its state holds
+// nor one it registers now (an id known in the preview). A deploy cancelled while EC2
+// launched one leaves such an instance, billed and possibly registered with GitLab without
+// caches.
+func warnOrphans(ctx *pulumi.Context, cfg Config, state stackState, f *liveFleet, own *leftoverFacts, runners []*runner) error {
+	candidates := slices.Compact(slices.Sorted(slices.Values(slices.Concat(f.runnerTagged, own.instances))))
+	if !ctx.DryRun() || len(candidates) == 0 {
 		return nil
 	}
-	tracked := prev.instanceIDs()
+	tracked := state.instanceIDs()
 	for _, r := range runners {
 		result, err := internals.UnsafeAwaitOutput(ctx.Context(), r.machine.id)
 		if err != nil {
@@ -84,7 +86,7 @@ func warnOrphans(ctx *pulumi.Context, cfg Config, prev previousDeployment, f *ac
 		}
 	}
 	var orphans []string
-	for _, id := range f.runnerTagged {
+	for _, id := range candidates {
 		// One that holds this stack's volumes is the old instance of an unfinished replacement,
 		// which the state still holds and the next up deletes (driftWarnings says so).
 		if !slices.Contains(tracked, id) && len(f.holders[id]) == 0 {

@@ -66,14 +66,14 @@ func TestPreviewTellsWhenTheAccountDrifted(t *testing.T) {
 	}
 }
 
-// During an AMI upgrade the old instance is still the previous deployment's, and a new one
-// a failed roll left in the state is known to the preview: neither is an orphan.
+// A new instance a failed roll left in the state, and the old one it holds as pending
+// deletion, which still holds the volumes: neither is an orphan.
 func TestInstancesTheStackRunsAreNoOrphans(t *testing.T) {
 	account := mustDeploy(t, testConfig()).next()
 	account.amis["ami-0aaaaaaaaaaaaaaaa"] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8, imdsSupport: "v2.0"}
-	// A roll that failed after launching the new x86 instance: the state holds it, the
-	// previous outputs do not.
-	account.state[typeInstance+"::x86-runner"] = "i-new"
+	// A roll that failed after launching the new x86 instance: the state holds it, and the
+	// old one only as pending deletion, which the state read leaves out.
+	account.setStateID(typeInstance+"::x86-runner", "i-new")
 	newer := account.instances[0]
 	newer.id = "i-new"
 	account.instances = append(account.instances, newer)
@@ -89,18 +89,16 @@ func TestInstancesTheStackRunsAreNoOrphans(t *testing.T) {
 }
 
 // A roll that failed half-way (the deploy role could not stop the old instance) leaves the
-// new instance in the state and in the outputs, and the volumes and address on the old one,
-// which the state still holds: preview says the next up finishes the roll, and never calls
+// new instance in the state, and the volumes and address on the old one, which the state
+// holds only as pending deletion: preview says the next up finishes the roll, and never calls
 // the old instance an orphan to terminate.
 func TestAnUnfinishedRollIsNoDrift(t *testing.T) {
 	before := mustDeploy(t, testConfig(keyAmiArm64, ""))
 	account := before.next()
-	account.state[typeInstance+"::x86-runner"] = "i-new"
+	account.setStateID(typeInstance+"::x86-runner", "i-new")
 	newer := account.instances[0]
 	newer.id = "i-new"
 	account.instances = append(account.instances, newer)
-	runners := account.previous["runners"].([]any)
-	runners[0].(map[string]any)["instanceId"] = "i-new" // the failed update still registered its outputs
 	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
 	if d.err != nil {
 		t.Fatal(d.err)

@@ -37,7 +37,7 @@ var sessionManagerActions = []string{
 // profile, and a SecureString parameter per secret: the GitLab runner authentication token
 // per architecture and the Nix cache signing key. The role may read exactly those
 // parameters, by ARN, and take Session Manager sessions; nothing else.
-func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account callerFacts) (runnerIdentity, error) {
+func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts) (runnerIdentity, error) {
 	name := runnerRoleName(cfg)
 	secrets := map[string]string{} // parameter name -> value
 	for arch, token := range cfg.RunnerTokens {

@@ -25,9 +25,9 @@ func rounds(invokes []invokeRecord) int {
 	return most
 }
 
-// A preview waits for two rounds of AWS calls, however many architectures and runners: the
-// lookups that need only the configuration and the previous deployment run at once, then
-// the ones that need the zone. Each mock call takes 20 ms, so calls started together
+// A preview reads its state once, then waits for two rounds of AWS calls, however many
+// architectures and runners: the lookups that need only the configuration and the state run
+// at once, then the ones that need the zone. Each mock call takes 20 ms, so calls started together
 // overlap. The rig measures the same with the real engine (docs/build-cost.md).
 func TestPreviewMakesTwoRoundsOfLookups(t *testing.T) {
 	cases := []struct {
@@ -54,8 +54,13 @@ func TestPreviewMakesTwoRoundsOfLookups(t *testing.T) {
 			if d.err != nil {
 				t.Fatal(d.err)
 			}
-			if got := rounds(account.invokes); got != 2 {
-				t.Errorf("%d rounds of lookups (%d calls), want 2", got, len(account.invokes))
+			reads := slices.DeleteFunc(slices.Clone(account.invokes), func(r invokeRecord) bool { return r.token != readStateToken })
+			lookups := slices.DeleteFunc(slices.Clone(account.invokes), func(r invokeRecord) bool { return r.token == readStateToken })
+			if len(reads) != 1 || slices.ContainsFunc(lookups, func(r invokeRecord) bool { return r.start < reads[0].end }) {
+				t.Errorf("the state is read %d times, or after a lookup began", len(reads))
+			}
+			if got := rounds(lookups); got != 2 {
+				t.Errorf("%d rounds of lookups (%d calls), want 2", got, len(lookups))
 			}
 		})
 	}

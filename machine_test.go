@@ -81,7 +81,7 @@ func TestSpotRunners(t *testing.T) {
 		// The request keeps its tags; the instance and its root volume get theirs from
 		// ec2.Tag resources, the provider's default tags included.
 		wantInstance := map[string]string{"Name": "n3x-" + tc.runner + "-runner", "Project": "n3x", "Stack": "dev", "Arch": tc.arch,
-			"Role": "build-runner", "CostCenter": "embedded-ci"}
+			"Role": "build-runner", "CostCenter": "embedded-ci", stateIDTag: testStateID}
 		if got := ec2TagsOn(t, d, tc.runner+"-runner-tag-", instanceID); !maps.Equal(got, wantInstance) {
 			t.Errorf("%s instance tags %v, want %v", tc.runner, got, wantInstance)
 		}

@@ -74,23 +74,35 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if cfg.DefaultTags, err = defaultTags(config.Get(ctx, "aws:defaultTags")); err != nil {
 		return nil, err
 	}
-	prev, err := readPreviousDeployment(ctx)
+	state, err := readStackState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	checked, err := preflight(ctx, cfg, prev)
+	checked, err := preflight(ctx, cfg, state)
 	if err != nil {
 		return nil, err
 	}
-	p, facts := checked.placement, checked.facts
+	p := checked.placement
 	for _, warning := range checked.warnings {
 		if err := ctx.Log.Warn(warning, nil); err != nil {
 			return nil, err
 		}
 	}
+	for _, note := range checked.notes {
+		if err := ctx.Log.Info(note, nil); err != nil {
+			return nil, err
+		}
+	}
 
+	if cfg.StateID, err = state.stateIDOrNew(); err != nil {
+		return nil, err
+	}
+	stateID, err := newStateID(ctx, cfg.StateID)
+	if err != nil {
+		return nil, err
+	}
 	f := &fleet{sharedResources: sharedResources{placement: p, sources: checked.sources, region: cfg.Region}}
-	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p, facts); err != nil {
+	if f.securityGroup, err = newRunnerSecurityGroup(ctx, cfg, p, stateID); err != nil {
 		return nil, err
 	}
 	// A new public key replaces the key pair under the same name, which EC2 allows only
@@ -104,7 +116,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key pair %s: %w", keyName, err)
 	}
-	if f.identity, err = newRunnerIdentity(ctx, cfg, facts.account); err != nil {
+	if f.identity, err = newRunnerIdentity(ctx, cfg, checked.caller); err != nil {
 		return nil, err
 	}
 	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again
@@ -115,20 +127,20 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		}
 		f.runners, serving[spec.kind] = append(f.runners, r), r.serving
 	}
-	if err := newDepartureSnapshots(ctx, cfg, departures(cfg, prev, facts)); err != nil {
+	if err := newDepartureSnapshots(ctx, cfg, departures(cfg, state, checked.live)); err != nil {
 		return nil, err
 	}
-	if err := newWorkingHoursSchedules(ctx, cfg, facts.account, f.runners); err != nil {
+	if err := newWorkingHoursSchedules(ctx, cfg, checked.caller, f.runners); err != nil {
 		return nil, err
 	}
-	if err := newSnapshotPolicy(ctx, cfg, facts.account); err != nil {
+	if err := newSnapshotPolicy(ctx, cfg, checked.caller); err != nil {
 		return nil, err
 	}
-	f.cost = estimateCost(cfg, facts.spotPrices)
+	f.cost = estimateCost(cfg, checked.spotPrices)
 	if err := ctx.Log.Info(f.cost.String(), nil); err != nil {
 		return nil, err
 	}
-	if err := warnOrphans(ctx, cfg, prev, facts, f.runners); err != nil {
+	if err := warnOrphans(ctx, cfg, state, checked.live, checked.leftovers, f.runners); err != nil {
 		return nil, err
 	}
 	return f, nil

@@ -40,8 +40,9 @@ const (
 	typeParameter       = "aws:ssm/parameter:Parameter"
 	typeSnapshot        = "aws:ebs/snapshot:Snapshot"
 	typeLifecyclePolicy = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
-	typeStackReference  = "pulumi:pulumi:StackReference"
+	typeStash           = "pulumi:index:Stash"
 	testAccount         = "123456789012"
+	testStateID         = "5eed5eed5eed5eed" // the state id every test stack gets (randomStateID)
 )
 
 // The sample account: a region with four standard zones and one Local Zone, where
@@ -102,7 +103,23 @@ type fakeInstance struct {
 	tags          map[string]string
 }
 
-type fakeGroup struct{ id, name, vpc string }
+type fakeGroup struct {
+	id, name, vpc string
+	tags          map[string]string
+}
+
+// fakeAddress is an allocated Elastic IP.
+type fakeAddress struct {
+	allocationID string
+	tags         map[string]string
+}
+
+// stateEntry is one resource the stack's state holds: its id and its outputs, which carry
+// the id too, as the bridged provider records them.
+type stateEntry struct {
+	id      string
+	outputs resource.PropertyMap
+}
 
 type fakeSnapshot struct {
 	id, volumeID, state, start string
@@ -112,9 +129,9 @@ type fakeSnapshot struct {
 
 // fakeAWS is a mock resource monitor that records every registration and answers the
 // data-source invokes the way AWS does: unknown things are errors, not empty results. It
-// also plays the stack's state: resources of the previous update keep their ids (known in a
-// preview, as the engine gives them), new ones have none in a preview, and the previous
-// update's outputs answer the program's StackReference to itself.
+// also plays the stack's state: resources the state holds keep their ids (known in a
+// preview, as the engine gives them), new ones have none in a preview, and the state answers
+// the engine's pulumi:pulumi:readStackResourceOutputs, as the backend's latest checkpoint.
 type fakeAWS struct {
 	zones         []string            // standard zones
 	localZones    []string            // opt-in zones, hidden by the opt-in-status filter
@@ -128,11 +145,11 @@ type fakeAWS struct {
 	volumes       []fakeVolume
 	instances     []fakeInstance
 	groups        []fakeGroup
+	addresses     []fakeAddress
 	snapshots     []fakeSnapshot
 	spotPrices    map[string]string // instance type -> current price, as EC2 prints it
 	quotas        map[string]fakeQuota
-	previous      map[string]any    // outputs of the stack's previous update
-	state         map[string]string // "type::name" -> id of the resources the state holds
+	state         map[string]stateEntry // "type::name" -> what the state holds
 	invokeDelay   time.Duration     // each invoke sleeps this long, to count rounds
 	denied        map[string]string // invoke token -> the IAM action the caller's policy refuses it
 
@@ -140,7 +157,7 @@ type fakeAWS struct {
 	dryRun        bool
 	registrations []registration
 	invokes       []invokeRecord
-	stackReads    []string // the stacks the program read outputs of
+	stackReads    []string // the stacks the program read the state of
 }
 
 // invokeRecord is one data-source call and when it ran, in the mock's own sequence.
@@ -182,9 +199,12 @@ func newFakeAWS() *fakeAWS {
 			quotaSpotStandardVcpus:     {"All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests", 64},
 			quotaElasticIPs:            {"EC2-VPC Elastic IPs", 5},
 		},
-		state: map[string]string{},
+		state: map[string]stateEntry{},
 	}
 }
+
+// Every new stack of the tests gets the same state id, so two runs' inputs can be compared.
+func init() { randomStateID = func() (string, error) { return testStateID, nil } }
 
 // nameOctet derives an address octet from a logical name, so addresses are stable across runs.
 func nameOctet(name string) int {
@@ -210,7 +230,7 @@ func (d deployment) next() *fakeAWS {
 		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
 		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
 		routes: maps.Clone(f.routes), snapshots: slices.Clone(f.snapshots),
-		spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas), state: map[string]string{}, previous: d.outputs,
+		spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas), state: map[string]stateEntry{},
 	}
 	if f.dryRun {
 		panic("next() of a preview")
@@ -227,7 +247,11 @@ func (d deployment) next() *fakeAWS {
 	attached := map[string]string{} // volume id -> instance id
 	ec2Tags := map[string]map[string]string{}
 	for _, r := range f.registrations {
-		next.state[r.typ+"::"+r.name] = r.id
+		outputs := r.outputs.Copy()
+		if r.typ != typeStash {
+			outputs["id"] = resource.NewStringProperty(r.id)
+		}
+		next.state[r.typ+"::"+r.name] = stateEntry{id: r.id, outputs: outputs}
 		switch r.typ {
 		case typeAttachment:
 			attached[r.inputs["volumeId"].StringValue()] = r.inputs["instanceId"].StringValue()
@@ -256,7 +280,9 @@ func (d deployment) next() *fakeAWS {
 			next.instances = append(next.instances, fakeInstance{id: id, ami: r.inputs["ami"].StringValue(), zone: r.outputs["launchedZone"].StringValue(),
 				state: "running", httpTokens: r.outputs["launchedHttpTokens"].StringValue(), tags: ec2Tags[id]})
 		case typeSecurityGroup:
-			next.groups = append(next.groups, fakeGroup{id: r.id, name: r.inputs["name"].StringValue(), vpc: r.inputs["vpcId"].StringValue()})
+			next.groups = append(next.groups, fakeGroup{id: r.id, name: r.inputs["name"].StringValue(), vpc: r.inputs["vpcId"].StringValue(), tags: tagsOf(r.inputs)})
+		case typeEip:
+			next.addresses = append(next.addresses, fakeAddress{allocationID: r.outputs["allocationId"].StringValue(), tags: tagsOf(r.inputs)})
 		case typeSnapshot:
 			next.snapshots = append(next.snapshots, fakeSnapshot{id: r.id, volumeID: r.inputs["volumeId"].StringValue(), state: "completed",
 				start: "2026-11-30T12:00:00Z", sizeGiB: next.volumeSize(r.inputs["volumeId"].StringValue(), f), tags: tagsOf(r.inputs)})
@@ -265,14 +291,31 @@ func (d deployment) next() *fakeAWS {
 	return next
 }
 
+// setStateID makes the state hold the resource under another id, as after an update that
+// replaced it and failed before its dependents moved.
+func (f *fakeAWS) setStateID(key, id string) {
+	held := f.state[key]
+	held.id, held.outputs = id, held.outputs.Copy()
+	held.outputs["id"] = resource.NewStringProperty(id)
+	f.state[key] = held
+}
+
+// setStateOutput changes one output of a resource the state holds.
+func (f *fakeAWS) setStateOutput(key, output string, value any) {
+	held := f.state[key]
+	held.outputs = held.outputs.Copy()
+	held.outputs[resource.PropertyKey(output)] = resource.NewPropertyValue(value)
+	f.state[key] = held
+}
+
 // clone copies an account, its state and previous outputs, for another run from the same point.
 func (f *fakeAWS) clone() *fakeAWS {
 	return &fakeAWS{
 		zones: f.zones, localZones: f.localZones, offerings: maps.Clone(f.offerings), instanceTypes: maps.Clone(f.instanceTypes),
 		amis: maps.Clone(f.amis), defaultVPC: f.defaultVPC, defaultZones: f.defaultZones, subnets: maps.Clone(f.subnets),
 		routes: maps.Clone(f.routes), volumes: slices.Clone(f.volumes), instances: slices.Clone(f.instances), groups: slices.Clone(f.groups),
-		snapshots: slices.Clone(f.snapshots), spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas),
-		previous: f.previous, state: maps.Clone(f.state), invokeDelay: f.invokeDelay,
+		addresses: slices.Clone(f.addresses), snapshots: slices.Clone(f.snapshots), spotPrices: maps.Clone(f.spotPrices), quotas: maps.Clone(f.quotas),
+		state: maps.Clone(f.state), invokeDelay: f.invokeDelay,
 	}
 }
 
@@ -311,18 +354,9 @@ func matchesFilter(args resource.PropertyMap, name, value string) bool {
 }
 
 func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	if args.TypeToken == typeStackReference {
-		// The program reads its own stack; not a resource of the stack, so not recorded.
-		f.mu.Lock()
-		f.stackReads = append(f.stackReads, args.Inputs["name"].StringValue())
-		f.mu.Unlock()
-		outputs := resource.NewPropertyMapFromMap(map[string]any{"name": args.Inputs["name"], "secretOutputNames": []any{}})
-		outputs["outputs"] = resource.NewObjectProperty(resource.NewPropertyMapFromMap(f.previous))
-		return args.Inputs["name"].StringValue(), outputs, nil
-	}
 	f.mu.Lock()
-	id, inState := f.state[args.TypeToken+"::"+args.Name]
-	dryRun := f.dryRun
+	held, inState := f.state[args.TypeToken+"::"+args.Name]
+	id, dryRun := held.id, f.dryRun
 	f.mu.Unlock()
 	if !inState {
 		id = args.Name + "-id"
@@ -338,6 +372,13 @@ func (f *fakeAWS) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		}
 	}
 	outputs := args.Inputs.Copy()
+	if args.TypeToken == typeStash {
+		// The engine's Stash keeps the value it was created with (builtins.go, Update).
+		outputs["output"] = args.Inputs["input"]
+		if inState {
+			outputs["output"] = held.outputs["output"]
+		}
+	}
 	if id != "" {
 		f.computeOutputs(args, outputs)
 	}
@@ -427,6 +468,35 @@ func (f *fakeAWS) tick() int {
 
 func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
+	case readStateToken:
+		name := args.Args["stackName"].StringValue()
+		f.mu.Lock()
+		f.stackReads = append(f.stackReads, name)
+		f.mu.Unlock()
+		stack := name[strings.LastIndex(name, "/")+1:]
+		resources := resource.PropertyMap{}
+		for key, held := range f.state {
+			typ, logical, _ := strings.Cut(key, "::")
+			urn := fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", stack, configNamespace, typ, logical)
+			resources[resource.PropertyKey(urn)] = resource.NewObjectProperty(resource.PropertyMap{
+				"type": resource.NewStringProperty(typ), "outputs": resource.NewObjectProperty(held.outputs)})
+		}
+		return resource.PropertyMap{"name": resource.NewStringProperty(name), "outputs": resource.NewObjectProperty(resources)}, nil
+	case "aws:ec2/getEips:getEips":
+		ids := []string{}
+		for _, a := range f.addresses {
+			if matchesTags(a.tags, args.Args["tags"], args.Args) {
+				ids = append(ids, a.allocationID)
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "allocationIds": ids, "publicIps": []string{}}), nil
+	case "aws:ec2/getElasticIp:getElasticIp":
+		for _, a := range f.addresses {
+			if a.allocationID == args.Args["id"].StringValue() {
+				return resource.NewPropertyMapFromMap(map[string]any{"id": a.allocationID, "tags": a.tags}), nil
+			}
+		}
+		return nil, errors.New("no matching EC2 EIP found")
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
 		names := slices.Clone(f.zones)
 		if len(filterValues(args.Args, "opt-in-status")) == 0 {
@@ -566,7 +636,7 @@ func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error)
 	case "aws:ec2/getSecurityGroups:getSecurityGroups":
 		ids, vpcs := []string{}, []string{}
 		for _, g := range f.groups {
-			if matchesFilter(args.Args, "group-name", g.name) {
+			if matchesFilter(args.Args, "group-name", g.name) && matchesTags(g.tags, args.Args["tags"], args.Args) {
 				ids, vpcs = append(ids, g.id), append(vpcs, g.vpc)
 			}
 		}
@@ -585,17 +655,27 @@ func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error)
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "us-east-1", "ids": ids}), nil
 	case "aws:ebs/getSnapshot:getSnapshot":
-		var newest *fakeSnapshot
-		for _, id := range args.Args["snapshotIds"].ArrayValue() {
-			for i, s := range f.snapshots {
-				if s.id == id.StringValue() && (newest == nil || s.start > newest.start) {
-					newest = &f.snapshots[i]
-				}
+		// As ebs_snapshot_data_source.go: the ids and filters select, most_recent picks the
+		// newest by start time, and none, or several without most_recent, fail.
+		var found []fakeSnapshot
+		for _, s := range f.snapshots {
+			byID := true
+			if ids, ok := args.Args["snapshotIds"]; ok {
+				byID = slices.ContainsFunc(ids.ArrayValue(), func(v resource.PropertyValue) bool { return v.StringValue() == s.id })
+			}
+			if byID && matchesTags(s.tags, resource.PropertyValue{}, args.Args) && matchesFilter(args.Args, "status", s.state) {
+				found = append(found, s)
 			}
 		}
-		if newest == nil {
-			return nil, errors.New("reading EBS Snapshots: couldn't find resource")
+		slices.SortStableFunc(found, func(a, b fakeSnapshot) int { return strings.Compare(b.start, a.start) })
+		mostRecent := args.Args["mostRecent"].IsBool() && args.Args["mostRecent"].BoolValue()
+		switch {
+		case len(found) == 0:
+			return nil, errors.New("Your query returned no results. Please change your search criteria and try again.")
+		case len(found) > 1 && !mostRecent:
+			return nil, errors.New("Your query returned more than one result. Please try a more specific search criteria, or set `most_recent` attribute to true.")
 		}
+		newest := found[0]
 		return resource.NewPropertyMapFromMap(map[string]any{"id": newest.id, "snapshotId": newest.id, "volumeSize": newest.sizeGiB,
 			"state": newest.state, "startTime": newest.start, "tags": newest.tags}), nil
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -30,18 +29,18 @@ var inboundPorts = []inboundPort{
 // (claimNames), and then its rules: one rule resource per port and source, so a change to
 // one CIDR touches only its own rules. With n3x:sshCidrBlocks none only the rules between
 // the runners and the egress rules exist.
-func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement, f *accountFacts) (*ec2.SecurityGroup, error) {
+func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement, after pulumi.Resource) (*ec2.SecurityGroup, error) {
 	name := securityGroupName(cfg)
 	group, err := ec2.NewSecurityGroup(ctx, "runner-sg", &ec2.SecurityGroupArgs{
 		Name:        pulumi.String(name),
 		Description: pulumi.String("n3x build runners: SSH, Nix binary cache, apt proxy"),
 		VpcId:       pulumi.String(p.VpcID),
-		Tags:        sharedTags(ctx, name),
-	})
+		Tags:        ownedTags(ctx, cfg, name),
+	}, pulumi.DependsOn([]pulumi.Resource{after}))
 	if err != nil {
 		return nil, fmt.Errorf("security group %s: %w", name, err)
 	}
-	if err := claimNames(ctx, cfg, p, f, group); err != nil {
+	if err := claimNames(ctx, cfg, p, group); err != nil {
 		return nil, err
 	}
 	ingress := func(in inboundPort, source string, fill func(*vpc.SecurityGroupIngressRuleArgs)) error {
@@ -107,30 +106,23 @@ func resourceNamePart(prefix netip.Prefix) string {
 	return strings.NewReplacer(":", "-", "/", "-").Replace(prefix.String())
 }
 
-// claimNames makes sure the security group, the first resource the stack registers and the
-// one its other resources wait for, is this stack's own: known to its state. In a preview,
-// an unknown id means the group is yet to be created, so a group of that name already in the
-// VPC, or instances already tagged as this stack's runners, belong to another state: a copy
-// of this stack (another backend, or the stack file used elsewhere), which must stop here
-// before it creates volumes and addresses tagged like ours. In an update, the group's create
-// itself fails on the duplicate name, and nothing else is created.
-func claimNames(ctx *pulumi.Context, cfg Config, p placement, f *accountFacts, group *ec2.SecurityGroup) error {
-	result, err := internals.UnsafeAwaitOutput(ctx.Context(), group.ID())
-	var evidence string
-	if taken := slices.IndexFunc(f.securityGroups, func(g securityGroupFacts) bool { return g.vpcID == p.VpcID }); taken >= 0 {
-		evidence = fmt.Sprintf("the security group name %s, which %s in %s already has", securityGroupName(cfg), f.securityGroups[taken].id, p.VpcID)
-	} else if len(f.runnerTagged) > 0 {
-		evidence = fmt.Sprintf("the runners' names, and instances tagged with them (%s) already run here", strings.Join(slices.Sorted(slices.Values(f.runnerTagged)), ", "))
-	}
-	switch {
-	case err != nil && evidence != "":
-		return configProblems{copyError(evidence, err)}
-	case err != nil:
+// claimNames waits for the security group, the first resource the stack registers and the
+// one its other resources wait for, so that a group whose create fails registers nothing
+// after it. Preflight has already stopped a stack whose group name another state holds or
+// its own state lost (copyEvidence, checkLeftovers) where EC2 could list the groups; when it
+// could not, the create fails on the duplicate name, and the message gives both ways out.
+func claimNames(ctx *pulumi.Context, cfg Config, p placement, group *ec2.SecurityGroup) error {
+	_, err := internals.UnsafeAwaitOutput(ctx.Context(), group.ID())
+	if err == nil || !strings.Contains(err.Error(), "InvalidGroup.Duplicate") {
 		return err
-	case ctx.DryRun() && !result.Known && evidence != "":
-		return configProblems{copyError(evidence, nil)}
 	}
-	return nil
+	name := securityGroupName(cfg)
+	find := fmt.Sprintf("aws ec2 describe-security-groups --region %s --filters Name=group-name,Values=%s Name=vpc-id,Values=%s Name=tag:%s,Values=%s --query 'SecurityGroups[0].GroupId' --output text",
+		cfg.Region, name, p.VpcID, stateIDTag, cfg.StateID)
+	return configProblems{fmt.Errorf("security group %s already exists in %s, and this stack's state holds no group (%s). "+
+		"If that group carries this stack's state id (%s=%s), an update of this stack was cancelled while AWS created it: take it back into the state: "+
+		"pulumi import %s %s \"$(%s)\". If it does not, %v", name, p.VpcID, firstLine(err), stateIDTag, cfg.StateID,
+		typeNameSecurityGroup, securityGroupLogical, find, copyError("the security group name "+name, nil))}
 }
 
 // copyError explains names taken by another state, and the two ways out.

@@ -8,200 +8,104 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // preflightResult is what preflight decided: where the runners go, what each new data
-// volume starts from, what the account said, and the warnings to print.
+// volume starts from, what the account said that resources need, and what to print.
 type preflightResult struct {
-	placement placement
-	sources   map[string]volumeSource // by runner name and role: "x86/cache"
-	facts     *accountFacts
-	warnings  []string
+	placement  placement
+	sources    map[string]volumeSource // by runner name and role: "x86/cache"
+	caller     *callerFacts
+	spotPrices map[string]float64
+	live       *liveFleet
+	leftovers  *leftoverFacts
+	warnings   []string
+	notes      []string // what new volumes start from
 }
 
 // preflight checks the configuration against the account and region, through the
 // provider's data sources, before any resource is registered: a wrong AMI or instance
-// type fails `pulumi preview` instead of half-way through `pulumi up`.
-func preflight(ctx *pulumi.Context, cfg Config, prev previousDeployment) (preflightResult, error) {
-	f := lookUpRound1(ctx, cfg, prev)
-	p, found := choosePlacement(cfg, prev, f)
-	lookUpRound2(ctx, cfg, prev, p, f)
+// type fails `pulumi preview` instead of half-way through `pulumi up`. The calls that need
+// only the configuration and the state run at once, then those that need the zone.
+func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResult, error) {
+	var l lookups
+	zones := findZones(ctx, &l, cfg)
+	launch := findLaunchFacts(ctx, &l, cfg)
+	quotas := findQuotas(ctx, &l, cfg)
+	caller := findCaller(ctx, &l)
+	live := findLiveFleet(ctx, &l, cfg, state)
+	leftovers := findLeftovers(ctx, &l, cfg, state)
+	l.wait()
+
+	p, found := choosePlacement(cfg, state, zones, live)
+	zones.findSubnets(ctx, &l, cfg, p)
+	launch.findRunnersOnGoneAMIs(ctx, &l, cfg, state)
+	live.findHolders(ctx, &l, state)
+	leftovers.findNames(ctx, &l, state)
+	restore := findRestoreSnapshots(ctx, &l, cfg, state, live)
+	spotPrices := findSpotPrices(ctx, &l, cfg, p)
+	l.wait()
+
 	var warnings []string
-	for _, lookupErr := range []error{f.accountErr, f.volumesErr, f.instancesErr, f.snapshotsErr, f.subnetsErr, f.routesErr} {
+	for _, lookupErr := range []error{caller.err, live.volumesErr, live.instancesErr, restore.err, zones.subnetsErr, zones.routesErr} {
 		if lookupErr != nil {
 			found = append(found, lookupErr)
 		}
 	}
 	if p.Zone != "" {
-		found = append(found, checkSubnet(cfg, &p, f)...)
+		found = append(found, checkSubnet(cfg, &p, zones)...)
 	}
 	for _, a := range architectures(cfg) {
-		found = append(found, checkInstanceType(cfg, a, p, f)...)
-		amiProblems, amiWarnings := checkAMI(cfg, a, f)
+		found = append(found, checkInstanceType(cfg, a, p, launch, zones, live)...)
+		amiProblems, amiWarnings := checkAMI(cfg, a, launch)
 		found, warnings = append(found, amiProblems...), append(warnings, amiWarnings...)
 	}
-	quotaProblems, quotaWarnings := checkQuotas(cfg, f)
+	quotaProblems, quotaWarnings := checkQuotas(cfg, launch, quotas)
 	found, warnings = append(found, quotaProblems...), append(warnings, quotaWarnings...)
+	if evidence := copyEvidence(cfg, state, p, leftovers, live); evidence != "" {
+		found = append(found, copyError(evidence, nil))
+	}
+	leftoverProblems, leftoverWarnings := checkLeftovers(cfg, state, p, leftovers)
+	found, warnings = append(found, leftoverProblems...), append(warnings, leftoverWarnings...)
 	var sources map[string]volumeSource
 	if p.Zone != "" { // without a zone (already reported) every volume would look like moving
 		var sourceProblems []error
-		sources, sourceProblems = volumeSources(cfg, prev, p, f)
+		sources, sourceProblems = volumeSources(cfg, state, p, live, restore)
 		found = append(found, sourceProblems...)
-		found = append(found, checkProtectedVolumes(cfg, prev, p)...)
+		found = append(found, checkProtectedVolumes(cfg, state, p)...)
 	}
 	if len(found) > 0 {
 		return preflightResult{}, configProblems(found)
 	}
-	warnings = slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, prev), warnings, driftWarnings(cfg, prev, f), movingWarning(cfg, prev, p, f))
-	return preflightResult{placement: p, sources: sources, facts: f, warnings: warnings}, nil
-}
-
-// checkSubnet fills in the subnet the runners launch into and checks it can reach the
-// internet: the zone's default subnet, or n3x:subnetId, whose route table needs a 0.0.0.0/0
-// route to an internet gateway for the Elastic IPs and the runners' downloads.
-func checkSubnet(cfg Config, p *placement, f *accountFacts) []error {
-	if cfg.SubnetID == "" {
-		if f.defaultSubnet == "" && f.subnetsErr == nil {
-			return []error{configError{keyAvailabilityZone, fmt.Sprintf("places the runners in %s, where the default VPC %s has no default subnet; "+
-				"create it (aws ec2 create-default-subnet --availability-zone %s) or pin a zone that has one", p.Zone, p.VpcID, p.Zone), placeholderFix(keyAvailabilityZone, "<zone with a default subnet>")}}
-		}
-		p.SubnetID = f.defaultSubnet
-		return nil
-	}
-	if f.routesErr != nil || slices.ContainsFunc(f.routes, func(r ec2.GetRouteTableRoute) bool {
-		return r.CidrBlock == "0.0.0.0/0" && strings.HasPrefix(r.GatewayId, "igw-")
-	}) {
-		return nil
-	}
-	return []error{configError{keySubnetID, fmt.Sprintf("is %s, whose route table %s has no 0.0.0.0/0 route to an internet gateway; "+
-		"the Elastic IPs and the runners' downloads need one: name a public subnet, or add the route to an internet gateway", cfg.SubnetID, f.routeTableID),
-		placeholderFix(keySubnetID, "<public-subnet-id>")}}
-}
-
-// checkInstanceType checks that the runner's instance type exists, runs its
-// architecture and is offered in the zone. When it is not, the fix is a zone that offers
-// every type (for a stack whose zone holds no caches yet), or another type.
-func checkInstanceType(cfg Config, a architecture, p placement, f *accountFacts) []error {
-	typ := f.types[a.kind]
-	typeFix := placeholderFix(a.instanceTypeKey, fmt.Sprintf("<%s instance type>", a.arch))
-	if err := denied(fmt.Sprintf("reading n3x:%s (%s)", a.instanceTypeKey, a.instanceType), "ec2:DescribeInstanceTypes", typ.err); err != nil {
-		return []error{err}
-	}
-	if typ.err != nil {
-		return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which EC2 does not know in this region (%v)", a.instanceType, typ.err), typeFix}}
-	}
-	if !slices.Contains(typ.info.SupportedArchitectures, a.arch) {
-		return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which runs %s, but the %s runners' AMI is %s",
-			a.instanceType, strings.Join(typ.info.SupportedArchitectures, "/"), a.kind, a.arch), typeFix}}
-	}
-	offered := f.offerings.Offered[a.instanceType]
-	if p.Zone == "" || slices.Contains(offered, p.Zone) {
-		return nil
-	}
-	where := "no zone of this region offers it"
-	if len(offered) > 0 {
-		where = "zones that do: " + strings.Join(offered, ", ")
-	}
-	everyType := f.offerings.zonesOfferingAll(instanceTypes(cfg))
-	if len(f.volumes) == 0 && cfg.SubnetID == "" && len(everyType) > 0 {
-		// Nothing lives in the zone yet: move it, not the type.
-		return []error{configError{keyAvailabilityZone, fmt.Sprintf("is %s, which does not offer %s (n3x:%s; %s); zones that offer every configured type: %s",
-			p.Zone, a.instanceType, a.instanceTypeKey, where, strings.Join(everyType, ", ")), setFix(keyAvailabilityZone, everyType[0])}}
-	}
-	return []error{configError{a.instanceTypeKey, fmt.Sprintf("is %s, which is not offered in %s, the zone of this stack's runners and caches (%s); "+
-		"pick a type offered there, or move the fleet (and empty its caches) with n3x:availabilityZone or n3x:subnetId", a.instanceType, p.Zone, where), typeFix}}
-}
-
-// checkAMI checks that the runner's AMI can launch here: it exists and is available, is
-// built for the runner's architecture with an EBS root and the ENA driver its instance
-// type needs, fits on the configured root volume and, for Spot, requires IMDSv2 itself.
-// An AMI that has gone (deregistered) while a runner of this stack still runs it only
-// warns: nothing needs it until that runner is replaced.
-func checkAMI(cfg Config, a architecture, f *accountFacts) ([]error, []string) {
-	fix := placeholderFix(a.amiKey, "<your-ami-id>")
-	found := f.amis[a.kind]
-	if err := denied(fmt.Sprintf("reading n3x:%s (%s)", a.amiKey, a.ami), "ec2:DescribeImages", found.err); err != nil {
-		return []error{err}, nil
-	}
-	if found.err != nil {
-		if running := f.amiRunners[a.kind]; len(running) > 0 {
-			return nil, []string{fmt.Sprintf("n3x:%s is %s, which this account can no longer find (deregistered?), but %s still runs it; "+
-				"it keeps running, but anything that replaces it will fail until you register a current AMI: %s",
-				a.amiKey, a.ami, strings.Join(running, ", "), fix)}
-		}
-		return []error{configError{a.amiKey, fmt.Sprintf("is %s, which this account cannot find in this region (%v); AMIs are regional, so register or copy it here",
-			a.ami, found.err), fix}}, nil
-	}
-	ami := found.ami
-	problem := func(format string, args ...any) error {
-		return configError{a.amiKey, fmt.Sprintf("is %s, ", a.ami) + fmt.Sprintf(format, args...), fix}
-	}
-	var problems []error
-	if ami.State != "available" {
-		problems = append(problems, problem("which is %s, not available (a fresh import takes minutes; wait with: aws ec2 wait image-available --image-ids %s)", ami.State, a.ami))
-	}
-	if ami.Architecture != a.arch {
-		problems = append(problems, problem("an %s AMI, but the %s runners need an %s AMI", ami.Architecture, a.kind, a.arch))
-	}
-	if ami.RootDeviceType != "ebs" {
-		problems = append(problems, problem("whose root device is %s; the runners need an EBS-backed AMI", ami.RootDeviceType))
-	}
-	if !ami.EnaSupport && enaRequired(f.types[a.kind].info) {
-		problems = append(problems, problem("which has no ENA support, and %s launches only from AMIs with the ENA driver; register it with --ena-support", a.instanceType))
-	}
-	// RequestSpotInstances has no metadata options (EC2 API reference,
-	// RequestSpotLaunchSpecification), so a Spot runner requires IMDSv2 only when its AMI does.
-	if cfg.Capacity == capacitySpot && ami.ImdsSupport != "v2.0" {
-		problems = append(problems, problem("which does not require IMDSv2 (imdsSupport %q), and a Spot runner gets its metadata options only from its AMI; "+
-			"mark the AMI (aws ec2 modify-image-attribute --image-id %s --imds-support v2.0, which cannot be undone) or register it with --imds-support v2.0",
-			ami.ImdsSupport, a.ami))
-	}
-	if size := rootSnapshotSize(ami); cfg.RootVolumeSize < size {
-		problems = append(problems, configError{keyRootVolumeSize, fmt.Sprintf("is %d GiB, smaller than the %d GiB root snapshot of %s (n3x:%s)",
-			cfg.RootVolumeSize, size, a.ami, a.amiKey), setFix(keyRootVolumeSize, strconv.Itoa(size))})
-	}
-	var warnings []string
-	if deprecated, err := time.Parse(time.RFC3339, ami.DeprecationTime); err == nil && deprecated.Before(time.Now()) {
-		warnings = append(warnings, fmt.Sprintf("n3x:%s is %s, deprecated since %s; it still launches for its owner, but register a current AMI: %s",
-			a.amiKey, a.ami, ami.DeprecationTime, fix))
-	}
-	return problems, warnings
-}
-
-// enaRequired says whether the instance type launches only from ENA AMIs: every Nitro
-// type does. An unknown type (already reported) or an unreported answer counts as yes.
-func enaRequired(instanceType *ec2.GetInstanceTypeResult) bool {
-	return instanceType == nil || (instanceType.EnaSupport != "supported" && instanceType.EnaSupport != "unsupported")
-}
-
-// rootSnapshotSize is the size in GiB of the AMI's root device snapshot, 0 if unknown.
-func rootSnapshotSize(ami *ec2.LookupAmiResult) int {
-	for _, mapping := range ami.BlockDeviceMappings {
-		if mapping.DeviceName == ami.RootDeviceName {
-			size, _ := strconv.Atoi(mapping.Ebs["volume_size"])
-			return size
+	warnings = slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
+	var notes []string
+	for _, spec := range runnerSpecs(cfg) {
+		for _, role := range dataVolumeRoles {
+			if note := sources[spec.name+"/"+role].note; note != "" {
+				notes = append(notes, note)
+			}
 		}
 	}
-	return 0
+	return preflightResult{placement: p, sources: sources, caller: caller, spotPrices: spotPrices, live: live, leftovers: leftovers,
+		warnings: warnings, notes: notes}, nil
 }
 
 // checkProtectedVolumes stops, before anything is registered, a change that would delete
 // protected data volumes: fewer runners than the stack has, Graviton removed, or a zone
 // move. Pulumi would otherwise terminate those runners and release their addresses first,
 // and only then fail on the protected volumes.
-func checkProtectedVolumes(cfg Config, prev previousDeployment, p placement) []error {
+func checkProtectedVolumes(cfg Config, state stackState, p placement) []error {
 	if !cfg.ProtectVolumes {
 		return nil
 	}
 	var found []error
-	counts := map[string]int{} // previous runners by kind
-	for _, name := range prev.names() {
+	counts := map[string]int{} // the state's runners by kind
+	for _, name := range state.names() {
 		kind := strings.SplitN(name, "-", 2)[0]
 		counts[kind] = max(counts[kind], runnerNumber(name))
 	}
-	removed := prev.removed(cfg)
+	removed := state.removed(cfg)
 	if len(removed) > 0 {
 		key, fix := keyX86Count, setFix(keyX86Count, strconv.Itoa(counts["x86"]))
 		if cfg.AmiArm64 == "" && counts["graviton"] > 0 {
@@ -260,37 +164,38 @@ func configWarnings(cfg Config, p placement) []string {
 	return warnings
 }
 
-// removalWarnings name the data volumes `pulumi up` deletes or replaces: those of runners
-// no longer configured, and those a zone move leaves behind. Both come from this stack's
-// own previous deployment, never from tags another stack could carry.
-func removalWarnings(cfg Config, prev previousDeployment) []string {
+// removalWarnings name the data volumes `pulumi up` deletes: those of runners no longer
+// configured. They come from this stack's own state, never from tags another stack could
+// carry.
+func removalWarnings(cfg Config, state stackState) []string {
 	var warnings []string
 	var removed []string
-	for _, name := range prev.removed(cfg) {
-		for _, role := range []string{"cache", "yocto"} {
-			if id := prev.runners[name].volumes[role]; id != "" {
+	for _, name := range state.removed(cfg) {
+		for _, role := range dataVolumeRoles {
+			if id := state.runners[name].volumes[role].id; id != "" {
 				removed = append(removed, fmt.Sprintf("%s (%s %s)", id, name, role))
 			}
 		}
 	}
 	if len(removed) > 0 {
 		warnings = append(warnings, fmt.Sprintf("the data volumes %s belong to no configured runner (n3x:%s, n3x:%s, n3x:%s): "+
-			"pulumi up deletes them, keeping a final snapshot of each (tagged %s=%s), from which a runner of that kind starts when you scale up again; "+
+			"pulumi up deletes them, first taking a snapshot of each, tagged with its volume's Name and %s=%s; when a runner of that name comes back, "+
+			"its volumes start from their own newest snapshot, the one taken now; "+
 			"protected volumes make it fail instead", strings.Join(removed, ", "), keyX86Count, keyGravitonCount, keyAmiArm64, snapshotTag, cfg.NamePrefix))
 	}
 	return warnings
 }
 
 // movingWarning names the data volumes a zone move replaces, and what the new ones hold.
-func movingWarning(cfg Config, prev previousDeployment, p placement, f *accountFacts) []string {
+func movingWarning(cfg Config, state stackState, p placement, live *liveFleet) []string {
 	if len(p.Moving) == 0 {
 		return nil
 	}
 	var moving []string
 	from := ""
 	for _, id := range p.Moving {
-		runner, role := prev.volumeOwner(id)
-		from = f.volumes[id].zone
+		runner, role := state.volumeOwner(id)
+		from = live.volumes[id].zone
 		moving = append(moving, fmt.Sprintf("%s (%s %s, in %s)", id, runner, role, from))
 	}
 	stay := setFix(keyAvailabilityZone, from)

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/servicequotas"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // EC2 quotas a new account's runner fleet meets first (Service Quotas codes).
@@ -22,6 +24,31 @@ func vcpuQuotaCode(cfg Config) string {
 		return quotaSpotStandardVcpus
 	}
 	return quotaOnDemandStandardVcpus
+}
+
+// quotaFacts are the account's EC2 quotas, by quota code.
+type quotaFacts map[string]quotaValue
+
+type quotaValue struct {
+	name  string
+	value float64
+	err   error
+}
+
+// findQuotas reads the vCPU quota the runners count against and the Elastic IP quota.
+func findQuotas(ctx *pulumi.Context, l *lookups, cfg Config) quotaFacts {
+	q := quotaFacts{}
+	for _, code := range []string{vcpuQuotaCode(cfg), quotaElasticIPs} {
+		l.start(func() {
+			quota, err := servicequotas.LookupServiceQuota(ctx, &servicequotas.LookupServiceQuotaArgs{ServiceCode: "ec2", QuotaCode: pulumi.StringRef(code)})
+			v := quotaValue{err: err}
+			if err == nil {
+				v.name, v.value = quota.QuotaName, quota.Value
+			}
+			l.locked(func() { q[code] = v })
+		})
+	}
+	return q
 }
 
 // quotaError is a quota this stack alone would exceed, with the request that raises it.
@@ -52,12 +79,12 @@ func (e quotaError) Error() string {
 // one more runner of each architecture. Elastic IPs are never replaced (their replacing
 // inputs, eip.go's domain and pools, are constants here), so they need one per runner. A
 // quota the caller may not read only warns.
-func checkQuotas(cfg Config, f *accountFacts) ([]error, []string) {
+func checkQuotas(cfg Config, launch *launchFacts, quotas quotaFacts) ([]error, []string) {
 	code := vcpuQuotaCode(cfg)
 	vcpu := quotaError{code: code, unit: "vCPUs"}
 	var warnings []string
 	for _, a := range architectures(cfg) {
-		typ := f.types[a.kind]
+		typ := launch.types[a.kind]
 		if typ.err != nil {
 			continue // reported as an unknown type
 		}
@@ -71,7 +98,7 @@ func checkQuotas(cfg Config, f *accountFacts) ([]error, []string) {
 	addresses := quotaError{code: quotaElasticIPs, unit: "Elastic IPs", runners: len(runnerSpecs(cfg))}
 	var found []error
 	for _, need := range []quotaError{vcpu, addresses} {
-		quota := f.quotas[need.code]
+		quota := quotas[need.code]
 		if quota.err != nil {
 			warnings = append(warnings, fmt.Sprintf("could not read the EC2 quota %s (%v), so preview cannot tell whether the %d %s this stack needs fit; "+
 				"allow servicequotas:GetAWSDefaultServiceQuota and servicequotas:GetServiceQuota (iam/preview-policy.json) to have it checked",
@@ -94,10 +121,4 @@ func family(instanceType string) string {
 		}
 	}
 	return instanceType
-}
-
-// firstLine is an error's first line, for a warning.
-func firstLine(err error) string {
-	line, _, _ := strings.Cut(err.Error(), "\n")
-	return line
 }

@@ -37,6 +37,8 @@ var instanceForceNew = []string{"ami", "associatePublicIpAddress", "availability
 // registers, read in terraform-provider-aws v5 (v5.5.0 from pulumi's fork, compared with
 // v5.46 and the v6.0.0 function index for the version pulumi-aws 6.83.4 bundles).
 var replacementRules = map[string]replacementRule{
+	// The engine's builtin: a new input is an update that keeps the value (Diff, Update).
+	typeStash: {source: "pulumi/pkg resource/deploy/builtins.go, builtinProvider Diff (ChangedKeys input, never ReplaceKeys)"},
 	typeVolume: {source: "internal/service/ec2/ebs_volume.go, ResourceEBSVolume",
 		forceNew: []string{"availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "outpostArn", "multiAttachEnabled"},
 		computed: []string{"snapshotId", "kmsKeyId", "iops", "throughput", "size", "type"}},
@@ -170,7 +172,7 @@ func urnTypeAndName(urn string) string {
 // and root volume's tags, and what names the instance.
 func spotRunnerReplaced(runner string, defaultTags ...string) []string {
 	names := []string{runner + "-address-association", runner + "-cache-attachment", runner + "-runner"}
-	for _, key := range slices.Concat([]string{"Arch", "Name", "Project", "Role", "Stack"}, defaultTags) {
+	for _, key := range slices.Concat([]string{"Arch", "Name", "Project", "Role", "Stack", stateIDTag}, defaultTags) {
 		names = append(names, runner+"-runner-tag-"+key, runner+"-root-tag-"+key)
 	}
 	names = append(names, runner+"-root-tag-Purpose")
@@ -348,7 +350,8 @@ func TestPlannedReplacementsModel(t *testing.T) {
 // Every row names the provider file it was read from.
 func TestReplacementRulesCiteTheProvider(t *testing.T) {
 	for typ, rule := range replacementRules {
-		if !strings.HasPrefix(rule.source, "internal/service/") {
+		builtin := slices.Contains(engineBuiltins, typ) && strings.HasPrefix(rule.source, "pulumi/pkg resource/deploy/builtins.go")
+		if !strings.HasPrefix(rule.source, "internal/service/") && !builtin {
 			t.Errorf("%s: source %q does not name a provider file", typ, rule.source)
 		}
 	}

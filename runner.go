@@ -62,7 +62,7 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 	// The address moves only once the new instance holds the data volumes: a roll that fails
 	// before leaves it on the instance that still has them.
 	var association *ec2.EipAssociation
-	if r.address, association, err = newAddress(ctx, spec, name+"-address", instance, previous); err != nil {
+	if r.address, association, err = newAddress(ctx, cfg, spec, name+"-address", instance, previous); err != nil {
 		return nil, err
 	}
 	r.serving = append(previous, association)
@@ -119,10 +119,10 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 // newAddress gives the runner an Elastic IP that outlives its instances. The association
 // is deleted before it is replaced, because an address has one instance at a time, and is
 // made only after the resources in after: the runner's attachments.
-func newAddress(ctx *pulumi.Context, spec runnerSpec, name string, instance machine, after []pulumi.Resource) (*ec2.Eip, *ec2.EipAssociation, error) {
+func newAddress(ctx *pulumi.Context, cfg Config, spec runnerSpec, name string, instance machine, after []pulumi.Resource) (*ec2.Eip, *ec2.EipAssociation, error) {
 	address, err := ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
-		Tags:   runnerTags(ctx, spec, name, ""),
+		Tags:   runnerTags(ctx, cfg, spec, name, ""),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("elastic IP %s: %w", name, err)

@@ -49,7 +49,8 @@ func TestRunnerInstances(t *testing.T) {
 			if !hasDependency(instance, "runner-profile") {
 				t.Errorf("instance does not wait for the instance profile: %v", instance.rpc.GetDependencies())
 			}
-			wantTags := map[string]string{"Name": "n3x-" + tc.runner + "-runner", "Project": "n3x", "Stack": "dev", "Arch": tc.arch, "Role": "build-runner"}
+			wantTags := map[string]string{"Name": "n3x-" + tc.runner + "-runner", "Project": "n3x", "Stack": "dev", "Arch": tc.arch, "Role": "build-runner",
+				stateIDTag: testStateID}
 			if got := tags(t, instance); !maps.Equal(got, wantTags) {
 				t.Errorf("tags = %v, want %v", got, wantTags)
 			}
@@ -115,7 +116,7 @@ func TestDataVolumesAndAttachments(t *testing.T) {
 				}
 			}
 			wantTags := map[string]string{"Name": "n3x-" + tc.runner + "-runner-" + tc.role, "Project": "n3x", "Stack": "dev",
-				"Arch": tc.arch, "Role": "build-runner", "Purpose": tc.purpose, "n3x:snapshots": "n3x", "n3x:final-snapshot": "true"}
+				"Arch": tc.arch, "Role": "build-runner", "Purpose": tc.purpose, "n3x:snapshots": "n3x", "n3x:final-snapshot": "true", stateIDTag: testStateID}
 			if got := tags(t, volume); !maps.Equal(got, wantTags) {
 				t.Errorf("volume tags = %v, want %v", got, wantTags)
 			}

@@ -84,8 +84,8 @@ func TestRunnerCounts(t *testing.T) {
 	}
 	warning := "the data volumes graviton-3-cache-id (graviton-3 cache), graviton-3-yocto-id (graviton-3 yocto), " +
 		"x86-3-cache-id (x86-3 cache), x86-3-yocto-id (x86-3 yocto) belong to no configured runner " +
-		"(n3x:x86Count, n3x:gravitonCount, n3x:amiArm64): pulumi up deletes them, keeping a final snapshot of each (tagged n3x:snapshots=n3x), " +
-		"from which a runner of that kind starts when you scale up again; protected volumes make it fail instead"
+		"(n3x:x86Count, n3x:gravitonCount, n3x:amiArm64): pulumi up deletes them, first taking a snapshot of each, tagged with its volume's Name and n3x:snapshots=n3x; " +
+		"when a runner of that name comes back, its volumes start from their own newest snapshot, the one taken now; protected volumes make it fail instead"
 	if !slices.Contains(two.warnings, warning) {
 		t.Errorf("warnings %q lack\n%q", two.warnings, warning)
 	}

@@ -25,7 +25,7 @@ var scheduleActions = []struct {
 // restart; a terminated one): one runner's trouble never keeps the others stopped. The
 // schedules' role can start and stop exactly this stack's runner instances; an AMI upgrade
 // updates the instance ids in place.
-func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account callerFacts, runners []*runner) error {
+func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account *callerFacts, runners []*runner) error {
 	hours := cfg.WorkingHours
 	if hours.alwaysOn() {
 		return nil

@@ -27,16 +27,21 @@ type architecture struct {
 // AMI is set.
 func architectures(cfg Config) []architecture {
 	kinds := []architecture{{
-		kind: "x86", arch: "x86_64", ami: cfg.AmiX86, instanceType: cfg.InstanceTypeX86, count: cfg.X86Count,
+		kind: "x86", arch: architectureOfKind("x86"), ami: cfg.AmiX86, instanceType: cfg.InstanceTypeX86, count: cfg.X86Count,
 		amiKey: keyAmiX86, instanceTypeKey: keyInstanceTypeX86, countKey: keyX86Count,
 	}}
 	if cfg.AmiArm64 != "" {
 		kinds = append(kinds, architecture{
-			kind: "graviton", arch: "arm64", ami: cfg.AmiArm64, instanceType: cfg.InstanceTypeGraviton, count: cfg.GravitonCount,
+			kind: "graviton", arch: architectureOfKind("graviton"), ami: cfg.AmiArm64, instanceType: cfg.InstanceTypeGraviton, count: cfg.GravitonCount,
 			amiKey: keyAmiArm64, instanceTypeKey: keyInstanceTypeGraviton, countKey: keyGravitonCount,
 		})
 	}
 	return kinds
+}
+
+// architectureOfKind is the EC2 architecture of a kind of runner, "" for no kind.
+func architectureOfKind(kind string) string {
+	return map[string]string{"x86": "x86_64", "graviton": "arm64"}[kind]
 }
 
 // runnerSpec is one runner: its architecture and its number within it.
@@ -94,6 +99,9 @@ type dataVolumeSpec struct {
 	sizeKey string // config key of its size, for messages
 	VolumeConfig
 }
+
+// dataVolumeRoles are the roles of the data volumes, in the order they are attached.
+var dataVolumeRoles = []string{"cache", "yocto"}
 
 func dataVolumeSpecs(cfg Config) []dataVolumeSpec {
 	return []dataVolumeSpec{
@@ -158,9 +166,18 @@ func sharedTags(ctx *pulumi.Context, name string) pulumi.StringMap {
 	}
 }
 
-// runnerTags add the runner's architecture and role, and a volume's purpose.
-func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulumi.StringMap {
+// ownedTags add this stack's state id to sharedTags, on what an update cancelled while AWS
+// creates it can leave behind (leftovers.go): the security group, the instances, the
+// volumes, the addresses.
+func ownedTags(ctx *pulumi.Context, cfg Config, name string) pulumi.StringMap {
 	tags := sharedTags(ctx, name)
+	tags[stateIDTag] = pulumi.String(cfg.StateID)
+	return tags
+}
+
+// runnerTags add the runner's architecture and role, and a volume's purpose.
+func runnerTags(ctx *pulumi.Context, cfg Config, spec runnerSpec, name, purpose string) pulumi.StringMap {
+	tags := ownedTags(ctx, cfg, name)
 	tags["Arch"] = pulumi.String(spec.arch)
 	tags["Role"] = pulumi.String(runnerRole)
 	if purpose != "" {
@@ -172,7 +189,7 @@ func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulu
 // dataVolumeTags are a data volume's tags: a runner's, its purpose, and the mark the
 // snapshot policy and the snapshot lookups find it by.
 func dataVolumeTags(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec) pulumi.StringMap {
-	tags := runnerTags(ctx, spec, spec.physicalName(cfg)+"-"+vol.role, vol.purpose)
+	tags := runnerTags(ctx, cfg, spec, spec.physicalName(cfg)+"-"+vol.role, vol.purpose)
 	tags[snapshotTag] = pulumi.String(cfg.NamePrefix)
 	return tags
 }

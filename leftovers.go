@@ -1,0 +1,232 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Leftovers: what this stack made that its state does not hold. An update cancelled while
+// AWS creates a resource (the CLI killed, a CI job cancelled), pulumi state delete, or an
+// import under the wrong name leaves one behind. What the stack makes carries its state id
+// (stateIDTag), so a leftover is told apart from what another copy of the stack made, whose
+// state has another id: the leftover gets the pulumi import that takes it back, or the
+// command that deletes it, never the second-copy diagnosis.
+
+// leftoverFacts are the security groups named like this stack's and the volumes and
+// addresses that carry its state id.
+type leftoverFacts struct {
+	groups     []securityGroupFacts // named like this stack's security group
+	ownGroups  []string             // of those, the ids that carry this stack's state id
+	volumes    []string             // volume ids with this stack's state id
+	instances  []string             // instance ids, not terminated, with this stack's state id
+	addresses  []string             // allocation ids with this stack's state id
+	names      map[string]string    // id -> its Name tag, for the leftovers the state does not hold
+	volumesErr error
+	eipsErr    error
+}
+
+type securityGroupFacts struct{ id, vpcID string }
+
+// findLeftovers looks up the security groups of this stack's name and, once its state has
+// an id, the volumes and addresses that carry it.
+func findLeftovers(ctx *pulumi.Context, l *lookups, cfg Config, state stackState) *leftoverFacts {
+	f := &leftoverFacts{names: map[string]string{}}
+	byName := ec2.GetSecurityGroupsFilter{Name: "group-name", Values: []string{securityGroupName(cfg)}}
+	l.start(func() {
+		groups, err := ec2.GetSecurityGroups(ctx, &ec2.GetSecurityGroupsArgs{Filters: []ec2.GetSecurityGroupsFilter{byName}})
+		if err != nil {
+			return // the security group's own create reports a duplicate name too (claimNames)
+		}
+		l.locked(func() {
+			for i, id := range groups.Ids {
+				f.groups = append(f.groups, securityGroupFacts{id: id, vpcID: groups.VpcIds[i]})
+			}
+		})
+	})
+	if state.stateID == "" {
+		return f // nothing can carry an id the state does not have yet
+	}
+	ours := map[string]string{stateIDTag: state.stateID}
+	l.start(func() {
+		groups, err := ec2.GetSecurityGroups(ctx, &ec2.GetSecurityGroupsArgs{Tags: ours, Filters: []ec2.GetSecurityGroupsFilter{byName}})
+		if err == nil {
+			l.locked(func() { f.ownGroups = groups.Ids })
+		}
+	})
+	l.start(func() {
+		volumes, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Tags: ours})
+		l.locked(func() {
+			if f.volumesErr = err; err == nil {
+				f.volumes = volumes.Ids
+			}
+		})
+	})
+	l.start(func() {
+		instances, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{InstanceTags: ours, InstanceStateNames: notTerminated})
+		if err == nil { // the runner-tagged lookup reports a failure (liveFleet)
+			l.locked(func() { f.instances = instances.Ids })
+		}
+	})
+	l.start(func() {
+		eips, err := ec2.GetEips(ctx, &ec2.GetEipsArgs{Tags: ours})
+		l.locked(func() {
+			if f.eipsErr = err; err == nil {
+				f.addresses = eips.AllocationIds
+			}
+		})
+	})
+	return f
+}
+
+// findNames reads the Name tag of each leftover volume and address, which says whose it is.
+func (f *leftoverFacts) findNames(ctx *pulumi.Context, l *lookups, state stackState) {
+	held := stateHeld(state)
+	for _, id := range f.volumes {
+		if held[id] {
+			continue
+		}
+		l.start(func() {
+			v, err := ebs.LookupVolume(ctx, &ebs.LookupVolumeArgs{Filters: []ebs.GetVolumeFilter{{Name: "volume-id", Values: []string{id}}}})
+			if err == nil {
+				l.locked(func() { f.names[id] = v.Tags["Name"] })
+			}
+		})
+	}
+	for _, id := range f.addresses {
+		if held[id] {
+			continue
+		}
+		l.start(func() {
+			eip, err := ec2.GetElasticIp(ctx, &ec2.GetElasticIpArgs{Id: pulumi.StringRef(id)})
+			if err == nil {
+				l.locked(func() { f.names[id] = eip.Tags["Name"] })
+			}
+		})
+	}
+}
+
+// stateHeld is the set of volume and allocation ids the state holds.
+func stateHeld(state stackState) map[string]bool {
+	held := map[string]bool{}
+	for _, id := range state.volumeIDs() {
+		held[id] = true
+	}
+	for _, r := range state.runners {
+		if r.addressID != "" {
+			held[r.addressID] = true
+		}
+	}
+	return held
+}
+
+// checkLeftovers names each leftover with the way back. A leftover security group, or a
+// data volume of a configured runner whose state holds none, is a problem: the update would
+// fail on the group's name, or make a second, empty volume and then fail to attach it
+// beside the first. Any other leftover volume, and a leftover address, is a warning.
+func checkLeftovers(cfg Config, state stackState, p placement, f *leftoverFacts) (problems []error, warnings []string) {
+	if state.securityGroupID == "" {
+		for _, g := range f.groups {
+			if g.vpcID == p.VpcID && slices.Contains(f.ownGroups, g.id) {
+				problems = append(problems, fmt.Errorf("security group %s (%s, in %s) carries this stack's state id (%s=%s), but the state does not hold it: "+
+					"an update was cancelled while AWS created it. Take it back into the state: pulumi import %s %s %s; or delete it: aws ec2 delete-security-group --region %s --group-id %s",
+					g.id, securityGroupName(cfg), g.vpcID, stateIDTag, state.stateID, typeNameSecurityGroup, securityGroupLogical, g.id, cfg.Region, g.id))
+			}
+		}
+	}
+	held := stateHeld(state)
+	configured := map[string]bool{}
+	for _, spec := range runnerSpecs(cfg) {
+		configured[spec.name] = true
+	}
+	for _, id := range f.volumes {
+		if held[id] {
+			continue
+		}
+		runner, role := runnerOfName(cfg, f.names[id])
+		deleteIt := fmt.Sprintf("aws ec2 delete-volume --region %s --volume-id %s (detach it first if it is attached; it may hold a cache: snapshot it first with aws ec2 create-snapshot --region %s --volume-id %s)",
+			cfg.Region, id, cfg.Region, id)
+		what := fmt.Sprintf("volume %s (%s) carries this stack's state id (%s=%s), but the state does not hold it (pulumi state delete, an import under another name, or an update cancelled while AWS created it)",
+			id, cmp.Or(f.names[id], "no Name tag"), stateIDTag, state.stateID)
+		if _, stateHasOne := state.runners[runner].volumes[role]; configured[runner] && role != "" && !stateHasOne {
+			problems = append(problems, fmt.Errorf("%s; it is runner %s's %s volume, and pulumi up would make a second, empty one beside it. "+
+				"Take it back into the state: pulumi import %s %s-%s %s; or delete it: %s", what, runner, role, typeNameVolume, runner, role, id, deleteIt))
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("%s, and no configured runner lacks it; it costs money until you delete it: %s", what, deleteIt))
+	}
+	for _, id := range f.addresses {
+		if held[id] {
+			continue
+		}
+		runner, _ := runnerOfName(cfg, f.names[id])
+		way := fmt.Sprintf("release it: aws ec2 release-address --region %s --allocation-id %s", cfg.Region, id)
+		if configured[runner] && state.runners[runner].addressID == "" {
+			way = fmt.Sprintf("take it back as runner %s's address: pulumi import %s %s-address %s; or %s", runner, typeNameEip, runner, id, way)
+		}
+		warnings = append(warnings, fmt.Sprintf("Elastic IP %s (%s) carries this stack's state id (%s=%s), but the state does not hold it (an update cancelled while AWS allocated it, or pulumi state delete); "+
+			"it costs money while it is allocated: %s", id, cmp.Or(f.names[id], "no Name tag"), stateIDTag, state.stateID, way))
+	}
+	for _, lookup := range []struct {
+		err         error
+		what, calls string
+	}{{f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"}} {
+		if lookup.err != nil {
+			warnings = append(warnings, fmt.Sprintf("could not look for %s that this stack made but its state does not hold (%s); allow %s (iam/preview-policy.json) to have them named",
+				lookup.what, firstLine(lookup.err), lookup.calls))
+		}
+	}
+	return problems, warnings
+}
+
+// copyEvidence is what says that another state runs this stack's names here, "" when
+// nothing does: for a stack whose state holds no security group yet, a group of its name in
+// the VPC that does not carry its state id, or, while its state holds no instance,
+// instances tagged as its runners that do not carry its state id.
+func copyEvidence(cfg Config, state stackState, p placement, f *leftoverFacts, live *liveFleet) string {
+	if state.securityGroupID != "" {
+		return ""
+	}
+	if taken := slices.IndexFunc(f.groups, func(g securityGroupFacts) bool {
+		return g.vpcID == p.VpcID && !slices.Contains(f.ownGroups, g.id)
+	}); taken >= 0 {
+		return fmt.Sprintf("the security group name %s, which %s in %s already has", securityGroupName(cfg), f.groups[taken].id, p.VpcID)
+	}
+	var others []string
+	for _, id := range slices.Sorted(slices.Values(live.runnerTagged)) {
+		if !slices.Contains(f.instances, id) {
+			others = append(others, id)
+		}
+	}
+	if len(state.instanceIDs()) == 0 && len(others) > 0 {
+		return fmt.Sprintf("the runners' names, and instances tagged with them (%s) already run here", strings.Join(others, ", "))
+	}
+	return ""
+}
+
+// runnerOfName reads a runner resource's Name tag (n3x-x86-2-runner, its -cache, -yocto and
+// -address) back into the runner and the role of its volume; "" for a name that is none of
+// this stack's.
+func runnerOfName(cfg Config, name string) (runner, role string) {
+	rest, ok := strings.CutPrefix(name, cfg.NamePrefix+"-")
+	if !ok {
+		return "", ""
+	}
+	if runner, ok := strings.CutSuffix(rest, "-runner-address"); ok && isRunnerName(runner) {
+		return runner, ""
+	}
+	for _, r := range dataVolumeRoles {
+		if runner, ok := strings.CutSuffix(rest, "-runner-"+r); ok && isRunnerName(runner) {
+			return runner, r
+		}
+	}
+	if runner, ok := strings.CutSuffix(rest, "-runner"); ok && isRunnerName(runner) {
+		return runner, ""
+	}
+	return "", ""
+}

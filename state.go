@@ -1,0 +1,298 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// stackState is what this stack's state holds: its state id, its security group and each
+// runner's instance, data volumes and address. It is read from the state itself, through the
+// engine's builtin invoke pulumi:pulumi:readStackResourceOutputs, which answers with every
+// resource of the stack's latest checkpoint but those pending deletion (pulumi/pkg
+// backend/backend.go, backendClient.GetStackResourceOutputs). The engine writes that
+// checkpoint as each step completes, so it holds what a failed or cancelled update made,
+// and it follows pulumi refresh, pulumi state delete and pulumi import: unlike the outputs
+// of the last successful update, it is never older than the state the engine diffs
+// against. One exception: up --refresh and preview --refresh refresh in memory before the
+// program runs, so a resource their refresh drops is still read here (shown on the rig);
+// that is why a volume counts as existing only when EC2 also has it (fleetFacts).
+type stackState struct {
+	stateID         string // the value of this stack's state-id Stash; "" before its first update
+	securityGroupID string
+	runners         map[string]stateRunner // by runner name: x86, x86-2, graviton
+}
+
+// stateRunner is one runner as the state holds it; a field is zero when the state does not
+// hold that resource.
+type stateRunner struct {
+	arch      string // x86_64 or arm64
+	instance  stateInstance
+	volumes   map[string]stateVolume // by role: cache, yocto
+	addressID string                 // the Elastic IP's allocation id
+}
+
+// stateInstance is a runner's instance as the state holds it: an ec2.Instance, or the
+// instance of an ec2.SpotInstanceRequest.
+type stateInstance struct {
+	id                                         string // "" when the state holds none, or a Spot request without an instance yet
+	spot                                       bool
+	ami, instanceType, zone, subnetID, keyName string
+	profile                                    string // the instance profile's name
+	rootSizeGiB                                int
+}
+
+// stateVolume is a data volume as the state holds it.
+type stateVolume struct {
+	id, zone, snapshotID string
+	sizeGiB              int
+	finalSnapshot        bool // the provider's final_snapshot, as the volume was created
+}
+
+// The logical names and types the state is read by; they have not changed since the first
+// version of this program.
+const (
+	stateIDName           = "state-id"
+	securityGroupLogical  = "runner-sg"
+	typeNameStash         = "pulumi:index:Stash"
+	typeNameSecurityGroup = "aws:ec2/securityGroup:SecurityGroup"
+	typeNameInstance      = "aws:ec2/instance:Instance"
+	typeNameSpotRequest   = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+	typeNameVolume        = "aws:ebs/volume:Volume"
+	typeNameEip           = "aws:ec2/eip:Eip"
+	readStateToken        = "pulumi:pulumi:readStackResourceOutputs"
+)
+
+// stateIDTag marks what this stack's state made (its security group, instances, data
+// volumes and addresses) with the state's own random id, which only its state-id Stash
+// holds: a resource that carries it but that the state does not hold is this stack's own
+// leftover (leftovers.go), never another copy's, whose state has another id.
+const stateIDTag = "n3x:state-id"
+
+// stateStackName is how the program names its own stack to the backend: alone on the local
+// and S3 backends ("organization" is their placeholder organization), which both their
+// layouts resolve within the current project (the legacy layout refuses a qualified name),
+// and organization/project/stack on Pulumi Cloud.
+func stateStackName(ctx *pulumi.Context) string {
+	if ctx.Organization() == "organization" {
+		return ctx.Stack()
+	}
+	return fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
+}
+
+// readStackState reads this stack's resources from its state. The answer may hold secrets
+// (the SSM parameters' values), which are never kept: only ids and placement are read.
+func readStackState(ctx *pulumi.Context) (stackState, error) {
+	name := stateStackName(ctx)
+	var result struct {
+		Outputs map[string]any `pulumi:"outputs"`
+	}
+	args := struct {
+		StackName string `pulumi:"stackName"`
+	}{name}
+	if _, err := ctx.InvokePackageRaw(readStateToken, args, &result, ""); err != nil {
+		return stackState{}, fmt.Errorf("reading this stack's state (%s): %w", name, err)
+	}
+	return parseStackState(result.Outputs), nil
+}
+
+// parseStackState reads the resources by URN, each {type, outputs}.
+func parseStackState(resources map[string]any) stackState {
+	s := stackState{runners: map[string]stateRunner{}}
+	for _, urn := range slices.Sorted(maps.Keys(resources)) {
+		entry, _ := resources[urn].(map[string]any)
+		typ, _ := entry["type"].(string)
+		outputs, _ := entry["outputs"].(map[string]any)
+		name := urn[strings.LastIndex(urn, "::")+2:]
+		switch typ {
+		case typeNameStash:
+			if name == stateIDName {
+				s.stateID, _ = outputs["output"].(string)
+			}
+		case typeNameSecurityGroup:
+			if name == securityGroupLogical {
+				s.securityGroupID = resourceID(outputs)
+			}
+		case typeNameInstance, typeNameSpotRequest:
+			if runner, ok := strings.CutSuffix(name, "-runner"); ok && isRunnerName(runner) {
+				r := s.runner(runner)
+				r.instance = stateInstance{spot: typ == typeNameSpotRequest, id: resourceID(outputs),
+					ami: text(outputs, "ami"), instanceType: text(outputs, "instanceType"), zone: text(outputs, "availabilityZone"),
+					subnetID: text(outputs, "subnetId"), keyName: text(outputs, "keyName"), profile: text(outputs, "iamInstanceProfile")}
+				if r.instance.spot {
+					r.instance.id = text(outputs, "spotInstanceId")
+				}
+				if root, ok := outputs["rootBlockDevice"].(map[string]any); ok {
+					r.instance.rootSizeGiB = number(root, "volumeSize")
+				} else if roots, ok := outputs["rootBlockDevice"].([]any); ok && len(roots) == 1 {
+					root, _ := roots[0].(map[string]any)
+					r.instance.rootSizeGiB = number(root, "volumeSize")
+				}
+				s.runners[runner] = r
+			}
+		case typeNameVolume:
+			for _, role := range dataVolumeRoles {
+				if runner, ok := strings.CutSuffix(name, "-"+role); ok && isRunnerName(runner) {
+					r := s.runner(runner)
+					final, _ := outputs["finalSnapshot"].(bool)
+					r.volumes[role] = stateVolume{id: resourceID(outputs), zone: text(outputs, "availabilityZone"),
+						snapshotID: text(outputs, "snapshotId"), sizeGiB: number(outputs, "size"), finalSnapshot: final}
+					s.runners[runner] = r
+				}
+			}
+		case typeNameEip:
+			if runner, ok := strings.CutSuffix(name, "-address"); ok && isRunnerName(runner) {
+				r := s.runner(runner)
+				r.addressID = text(outputs, "allocationId")
+				s.runners[runner] = r
+			}
+		}
+	}
+	return s
+}
+
+// runner is the state's runner of that name, empty if the state holds nothing of it yet.
+func (s stackState) runner(name string) stateRunner {
+	r, ok := s.runners[name]
+	if !ok {
+		kind, _, _ := strings.Cut(name, "-")
+		r = stateRunner{arch: architectureOfKind(kind), volumes: map[string]stateVolume{}}
+	}
+	return r
+}
+
+// resourceID is a resource's id from its outputs: the provider's id, which the bridged
+// provider puts among them, else the last part of its ARN.
+func resourceID(outputs map[string]any) string {
+	if id := text(outputs, "id"); id != "" {
+		return id
+	}
+	arn := text(outputs, "arn")
+	return arn[strings.LastIndex(arn, "/")+1:]
+}
+
+func text(m map[string]any, key string) string {
+	s, _ := m[key].(string)
+	return s
+}
+
+func number(m map[string]any, key string) int {
+	n, _ := m[key].(float64)
+	return int(n)
+}
+
+// isRunnerName says whether a logical-name prefix is a runner's: x86, graviton, x86-2, ….
+func isRunnerName(name string) bool {
+	kind, _, numbered := strings.Cut(name, "-")
+	if architectureOfKind(kind) == "" {
+		return false
+	}
+	return !numbered || (runnerNumber(name) >= 2 && runnerName(kind, runnerNumber(name)) == name)
+}
+
+// names lists the runners the state holds anything of, sorted.
+func (s stackState) names() []string { return slices.Sorted(maps.Keys(s.runners)) }
+
+// removed lists, sorted, the runners the state holds that the configuration no longer has:
+// those whose count was lowered, and the Graviton runners when n3x:amiArm64 was emptied.
+func (s stackState) removed(cfg Config) []string {
+	configured := map[string]bool{}
+	for _, spec := range runnerSpecs(cfg) {
+		configured[spec.name] = true
+	}
+	var removed []string
+	for _, name := range s.names() {
+		if !configured[name] {
+			removed = append(removed, name)
+		}
+	}
+	return removed
+}
+
+// instanceIDs lists the instance id of every runner the state holds.
+func (s stackState) instanceIDs() []string {
+	var ids []string
+	for _, name := range s.names() {
+		if id := s.runners[name].instance.id; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// volumeIDs lists every data volume id the state holds.
+func (s stackState) volumeIDs() []string {
+	var ids []string
+	for _, name := range s.names() {
+		for _, role := range dataVolumeRoles {
+			if v, ok := s.runners[name].volumes[role]; ok && v.id != "" {
+				ids = append(ids, v.id)
+			}
+		}
+	}
+	return ids
+}
+
+// volumeOwner names the runner and role of a data volume id the state holds.
+func (s stackState) volumeOwner(id string) (runner, role string) {
+	for name, r := range s.runners {
+		for role, v := range r.volumes {
+			if v.id == id {
+				return name, role
+			}
+		}
+	}
+	return "", ""
+}
+
+// zone is where the state's runners are: the zone of a data volume, else of an instance;
+// "" for a state without either.
+func (s stackState) zone() string {
+	for _, name := range s.names() {
+		for _, role := range dataVolumeRoles {
+			if v := s.runners[name].volumes[role]; v.zone != "" {
+				return v.zone
+			}
+		}
+	}
+	for _, name := range s.names() {
+		if zone := s.runners[name].instance.zone; zone != "" {
+			return zone
+		}
+	}
+	return ""
+}
+
+// stateIDOrNew is the state's id, or a new random one for a stack whose state has none yet.
+func (s stackState) stateIDOrNew() (string, error) {
+	if s.stateID != "" {
+		return s.stateID, nil
+	}
+	return randomStateID()
+}
+
+// randomStateID is 16 hex digits from crypto/rand.
+var randomStateID = func() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making this stack's state id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// newStateID records the state id in the state, first of all resources, so a resource the
+// update goes on to create carries an id that its state already holds, even when the update
+// is cancelled while AWS creates it. Its input stays the value it holds: a preview after an
+// update plans nothing for it.
+func newStateID(ctx *pulumi.Context, id string) (*pulumi.Stash, error) {
+	stash, err := pulumi.NewStash(ctx, stateIDName, &pulumi.StashArgs{Input: pulumi.String(id)})
+	if err != nil {
+		return nil, fmt.Errorf("state id: %w", err)
+	}
+	return stash, nil
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// stateOnly keeps of an account's state only the resources keep accepts, as an update that
+// failed or was cancelled part-way leaves it; what AWS holds stays.
+func stateOnly(a *fakeAWS, keep func(key string) bool) {
+	for key := range a.state {
+		if !keep(key) {
+			delete(a.state, key)
+		}
+	}
+}
+
+// snapshotOf is a completed snapshot of one of the account's volumes, tagged as DLM or the
+// provider tag it (the volume's tags), taken at start.
+func snapshotOf(t *testing.T, a *fakeAWS, volumeID, id, start string, extra map[string]string) fakeSnapshot {
+	t.Helper()
+	for _, v := range a.volumes {
+		if v.id == volumeID {
+			tags := map[string]string{}
+			for k, val := range v.tags {
+				tags[k] = val
+			}
+			for k, val := range extra {
+				tags[k] = val
+			}
+			return fakeSnapshot{id: id, volumeID: volumeID, state: "completed", start: start, sizeGiB: v.sizeGiB, tags: tags}
+		}
+	}
+	t.Fatalf("no volume %s", volumeID)
+	return fakeSnapshot{}
+}
+
+// A first deploy that stopped part-way (the vCPU quota ran out at the second x86 runner)
+// recorded no outputs, but its state holds runner 1 with its volumes. A night of daily
+// snapshots later, the next preview keeps those volumes as they are: it decides from the
+// state, not from outputs the failed update never wrote.
+func TestAFailedFirstDeployKeepsItsVolumesWhenSnapshotsAppear(t *testing.T) {
+	cfg := testConfig(keyAmiArm64, "", keyX86Count, "2")
+	first := mustDeploy(t, cfg)
+	account := first.next()
+	stateOnly(account, func(key string) bool { return !strings.Contains(key, "::x86-2") })
+	for _, v := range slices.Clone(account.volumes) {
+		if strings.HasPrefix(v.id, "x86-2-") {
+			account.volumes = slices.DeleteFunc(account.volumes, func(w fakeVolume) bool { return w.id == v.id })
+		}
+	}
+	for _, role := range dataVolumeRoles {
+		account.snapshots = append(account.snapshots, snapshotOf(t, account, "x86-"+role+"-id", "snap-daily-"+role, "2026-12-02T03:00:00Z",
+			map[string]string{"aws:dlm:lifecycle-policy-id": "policy-1"}))
+	}
+	d := deploy(t, account, "dev", true, cfg)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if replaced := slices.DeleteFunc(plannedReplacements(t, first, d), func(name string) bool { return strings.HasPrefix(name, "x86-2-") }); len(replaced) != 0 {
+		t.Errorf("the preview after the failed deploy replaces runner 1's %q", replaced)
+	}
+	for _, role := range dataVolumeRoles {
+		if _, set := d.find(t, typeVolume, "x86-"+role).inputs["snapshotId"]; set {
+			t.Errorf("runner 1's live %s volume is given a snapshot", role)
+		}
+		// Runner 2, which the failed update never made, starts from runner 1's snapshot.
+		if got := str(t, d.find(t, typeVolume, "x86-2-"+role), "snapshotId"); got != "snap-daily-"+role {
+			t.Errorf("runner 2's new %s volume starts from %q", role, got)
+		}
+	}
+	want := "n3x-x86-2-runner-cache: a new cache volume from snap-daily-cache (it has none of its own; the newest of its kind: " +
+		"the daily snapshot of n3x-x86-runner-cache of 2026-12-02T03:00:00Z)"
+	if !slices.Contains(d.infos, want) {
+		t.Errorf("infos %q lack %q", d.infos, want)
+	}
+}
+
+// A runner restores from its own history first: its own newest snapshot, then the newest
+// of its kind, whatever another runner's is.
+func TestARunnerRestoresFromItsOwnHistoryFirst(t *testing.T) {
+	three := testConfig(keyAmiArm64, "", keyX86Count, "3")
+	account := mustDeploy(t, three).next()
+	// Runner 1's daily snapshot, then runner 2's, a day newer.
+	account.snapshots = append(account.snapshots,
+		snapshotOf(t, account, "x86-cache-id", "snap-x86-own", "2026-12-01T03:00:00Z", map[string]string{"aws:dlm:lifecycle-policy-id": "policy-1"}),
+		snapshotOf(t, account, "x86-2-cache-id", "snap-x86-2-newer", "2026-12-02T03:00:00Z", map[string]string{"aws:dlm:lifecycle-policy-id": "policy-1"}))
+
+	// Runner 1's cache deleted behind the stack's back, and refreshed away.
+	gone := account.clone()
+	gone.volumes = slices.DeleteFunc(gone.volumes, func(v fakeVolume) bool { return v.id == "x86-cache-id" })
+	delete(gone.state, typeVolume+"::x86-cache")
+	d := deploy(t, gone, "dev", true, three)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if got := str(t, d.find(t, typeVolume, "x86-cache"), "snapshotId"); got != "snap-x86-own" {
+		t.Errorf("runner 1's cache comes back from %s, want its own snap-x86-own", got)
+	}
+	want := "n3x-x86-runner-cache: a new cache volume from snap-x86-own (its own daily snapshot of 2026-12-01T03:00:00Z)"
+	if !slices.Contains(d.infos, want) {
+		t.Errorf("infos %q lack %q", d.infos, want)
+	}
+
+	// Runner 3 removed (its final snapshot stays) and added again a day later, when runner
+	// 2's daily snapshot is newer: it starts from its own final snapshot.
+	down := account.clone()
+	stateOnly(down, func(key string) bool { return !strings.Contains(key, "::x86-3") })
+	final := snapshotOf(t, down, "x86-3-cache-id", "snap-x86-3-final", "2026-11-30T12:00:00Z", nil)
+	down.volumes = slices.DeleteFunc(down.volumes, func(v fakeVolume) bool { return strings.HasPrefix(v.id, "x86-3-") })
+	down.snapshots = append(down.snapshots, final)
+	back := deploy(t, down, "dev", true, three)
+	if back.err != nil {
+		t.Fatal(back.err)
+	}
+	if got := str(t, back.find(t, typeVolume, "x86-3-cache"), "snapshotId"); got != "snap-x86-3-final" {
+		t.Errorf("runner 3's cache comes back from %s, want its own final snapshot", got)
+	}
+	if _, set := back.find(t, typeVolume, "x86-3-yocto").inputs["snapshotId"]; set {
+		t.Error("runner 3's yocto volume starts from a snapshot, though none of its kind exists")
+	}
+}
+
+// A volume the state holds but EC2 no longer has (deleted, and up --refresh, whose refresh
+// the state read does not see yet) is created anew from a snapshot, never kept as if it
+// existed.
+func TestAVolumeTheStateHoldsButEC2LostIsMadeAnew(t *testing.T) {
+	account := mustDeploy(t, testConfig(keyAmiArm64, "")).next()
+	account.snapshots = append(account.snapshots, snapshotOf(t, account, "x86-cache-id", "snap-own", "2026-12-01T03:00:00Z", nil))
+	account.volumes = slices.DeleteFunc(account.volumes, func(v fakeVolume) bool { return v.id == "x86-cache-id" })
+	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if got := str(t, d.find(t, typeVolume, "x86-cache"), "snapshotId"); got != "snap-own" {
+		t.Errorf("the lost cache volume is made from %q, want its own snapshot", got)
+	}
+}
+
+// A first deploy cancelled while AWS created the security group leaves the group, tagged
+// with the state id the state already holds: preview names it as this stack's own, with
+// the import that takes it back, never as a second copy.
+func TestACancelledFirstDeployNamesItsOwnSecurityGroup(t *testing.T) {
+	account := mustDeploy(t, testConfig()).next()
+	group := account.state[typeSecurityGroup+"::runner-sg"]
+	stateOnly(account, func(key string) bool { return key == typeStash+"::state-id" })
+	account.volumes, account.instances, account.addresses = nil, nil, nil
+	d := deploy(t, account, "dev", true, testConfig())
+	want := "security group runner-sg-id (n3x-runner-sg, in vpc-0aaaabbbbccccdddd) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), " +
+		"but the state does not hold it: an update was cancelled while AWS created it. Take it back into the state: " +
+		"pulumi import aws:ec2/securityGroup:SecurityGroup runner-sg runner-sg-id; or delete it: aws ec2 delete-security-group --region us-east-1 --group-id runner-sg-id"
+	if d.err == nil || !strings.Contains(d.err.Error(), want) || strings.Contains(d.err.Error(), "another backend") {
+		t.Errorf("err = %v\nwant %q", d.err, want)
+	}
+	if names := d.names(); len(names) != 0 {
+		t.Errorf("registered %q", names)
+	}
+	// Taken back, as the import does: the preview goes on and plans nothing for the group.
+	account.state[typeSecurityGroup+"::runner-sg"] = group
+	again := deploy(t, account, "dev", true, testConfig())
+	if again.err != nil {
+		t.Fatal(again.err)
+	}
+}
+
+// After pulumi state delete of a cache volume, preview stops and names the volume with the
+// import that takes it back; once imported, it plans nothing.
+func TestAVolumeTheStateLostIsNamedWithItsImport(t *testing.T) {
+	cfg := testConfig(keyAmiArm64, "")
+	first := mustDeploy(t, cfg)
+	account := first.next()
+	held := account.state[typeVolume+"::x86-cache"]
+	delete(account.state, typeVolume+"::x86-cache")
+	d := deploy(t, account, "dev", true, cfg)
+	want := "volume x86-cache-id (n3x-x86-runner-cache) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
+		"(pulumi state delete, an import under another name, or an update cancelled while AWS created it); it is runner x86's cache volume, " +
+		"and pulumi up would make a second, empty one beside it. Take it back into the state: pulumi import aws:ebs/volume:Volume x86-cache x86-cache-id; " +
+		"or delete it: aws ec2 delete-volume --region us-east-1 --volume-id x86-cache-id"
+	if d.err == nil || !strings.Contains(d.err.Error(), want) {
+		t.Errorf("err = %v\nwant %q", d.err, want)
+	}
+	// pulumi import records the volume with final_snapshot unset: the program then leaves it
+	// unset, so the import plans no update of the flag, and a scale-down snapshots it first.
+	held.outputs = held.outputs.Copy()
+	delete(held.outputs, "finalSnapshot")
+	account.state[typeVolume+"::x86-cache"] = held
+	imported := deploy(t, account, "dev", true, cfg)
+	if imported.err != nil {
+		t.Fatal(imported.err)
+	}
+	if replaced := plannedReplacements(t, first, imported); len(replaced) != 0 {
+		t.Errorf("after the import the preview replaces %q", replaced)
+	}
+	if _, set := imported.find(t, typeVolume, "x86-cache").inputs["finalSnapshot"]; set {
+		t.Error("the imported volume is given final_snapshot, which the provider would apply with ModifyVolume")
+	}
+}
+
+// A leftover address, and a leftover volume of no configured runner, only warn, each with
+// the command that removes it (or the import, where a configured runner lacks its address).
+func TestLeftoverAddressesAndExtraVolumesWarn(t *testing.T) {
+	cfg := testConfig(keyAmiArm64, "")
+	account := mustDeploy(t, cfg).next()
+	delete(account.state, typeEip+"::x86-address")
+	extra := account.volumes[0]
+	extra.id, extra.attachedTo = "vol-extra", ""
+	extra.tags = map[string]string{"Name": "n3x-x86-7-runner-cache", stateIDTag: testStateID}
+	account.volumes = append(account.volumes, extra)
+	d := deploy(t, account, "dev", true, cfg)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	wants := []string{
+		"Elastic IP eipalloc-x86-address (n3x-x86-runner-address) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
+			"(an update cancelled while AWS allocated it, or pulumi state delete); it costs money while it is allocated: take it back as runner x86's address: " +
+			"pulumi import aws:ec2/eip:Eip x86-address eipalloc-x86-address; or release it: aws ec2 release-address --region us-east-1 --allocation-id eipalloc-x86-address",
+		"volume vol-extra (n3x-x86-7-runner-cache) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
+			"(pulumi state delete, an import under another name, or an update cancelled while AWS created it), and no configured runner lacks it; " +
+			"it costs money until you delete it: aws ec2 delete-volume --region us-east-1 --volume-id vol-extra",
+	}
+	for _, want := range wants {
+		if !slices.ContainsFunc(d.warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("warnings %q lack %q", d.warnings, want)
+		}
+	}
+}
+
+// A lookup of leftovers that fails only warns, naming the action.
+func TestALeftoverLookupTheRoleMayNotMakeWarns(t *testing.T) {
+	account := mustDeploy(t, testConfig(keyAmiArm64, "")).next()
+	account.denied = map[string]string{"aws:ec2/getEips:getEips": "ec2:DescribeAddresses"}
+	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if !slices.ContainsFunc(d.warnings, func(w string) bool {
+		return strings.HasPrefix(w, "could not look for Elastic IPs that this stack made but its state does not hold") && strings.Contains(w, "allow ec2:DescribeAddresses")
+	}) {
+		t.Errorf("warnings %q", d.warnings)
+	}
+}
+
+// A stack whose state has an id keeps it; a new one gets the random one, once: the Stash
+// is registered first, and the security group waits for it.
+func TestTheStateIDIsKeptAndRecordedFirst(t *testing.T) {
+	first := mustDeploy(t, testConfig())
+	stash := first.find(t, typeStash, "state-id")
+	if got := str(t, stash, "input"); got != testStateID {
+		t.Errorf("state id %q", got)
+	}
+	if group := first.find(t, typeSecurityGroup, "runner-sg"); !hasDependency(group, "state-id") {
+		t.Errorf("the security group does not wait for the state id: %v", group.rpc.GetDependencies())
+	}
+	account := first.next()
+	account.setStateOutput(typeStash+"::state-id", "output", "0123456789abcdef")
+	again := deploy(t, account, "dev", true, testConfig())
+	if again.err != nil {
+		t.Fatal(again.err)
+	}
+	if got := str(t, again.find(t, typeStash, "state-id"), "input"); got != "0123456789abcdef" {
+		t.Errorf("the next run's state id is %q, want the state's", got)
+	}
+	if got := tags(t, again.find(t, typeVolume, "x86-cache"))[stateIDTag]; got != "0123456789abcdef" {
+		t.Errorf("volumes carry %q", got)
+	}
+}

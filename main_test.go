@@ -229,25 +229,27 @@ func TestTheProgramReadsItsOwnStack(t *testing.T) {
 // bridged provider records, else the ARN's last part.
 func TestStackStateIsReadByTypeAndName(t *testing.T) {
 	urn := func(typ, name string) string { return "urn:pulumi:dev::n3x::" + typ + "::" + name }
-	entry := func(typ string, outputs map[string]any) map[string]any { return map[string]any{"type": typ, "outputs": outputs} }
+	entry := func(typ string, outputs map[string]any) map[string]any {
+		return map[string]any{"type": typ, "outputs": outputs}
+	}
 	state := parseStackState(map[string]any{
-		urn(typeStash, "state-id"):        entry(typeStash, map[string]any{"input": "0123456789abcdef", "output": "0123456789abcdef"}),
+		urn(typeStash, "state-id"):          entry(typeStash, map[string]any{"input": "0123456789abcdef", "output": "0123456789abcdef"}),
 		urn(typeSecurityGroup, "runner-sg"): entry(typeSecurityGroup, map[string]any{"arn": "arn:aws:ec2:us-east-1:123456789012:security-group/sg-1"}),
 		urn(typeInstance, "x86-runner"): entry(typeInstance, map[string]any{"id": "i-1", "ami": testAmiX86, "instanceType": "c6i.2xlarge",
 			"availabilityZone": "us-east-1b", "rootBlockDevice": map[string]any{"volumeSize": 50.0}}),
-		urn(typeSpotRequest, "graviton-2-runner"): entry(typeSpotRequest, map[string]any{"id": "sir-1", "spotInstanceId": "i-2", "ami": testAmiArm64}),
-		urn(typeVolume, "x86-cache"):             entry(typeVolume, map[string]any{"id": "vol-c", "availabilityZone": "us-east-1b", "size": 500.0, "finalSnapshot": true}),
-		urn(typeVolume, "x86-yocto"):             entry(typeVolume, map[string]any{"arn": "arn:aws:ec2:us-east-1:123456789012:volume/vol-y", "snapshotId": "snap-1"}),
-		urn(typeEip, "x86-address"):              entry(typeEip, map[string]any{"id": "eipalloc-1", "allocationId": "eipalloc-1"}),
-		urn(typeTag, "x86-runner-tag-Name"):      entry(typeTag, map[string]any{"id": "i-9,Name"}),
+		urn(typeSpotRequest, "graviton-2-runner"):     entry(typeSpotRequest, map[string]any{"id": "sir-1", "spotInstanceId": "i-2", "ami": testAmiArm64}),
+		urn(typeVolume, "x86-cache"):                  entry(typeVolume, map[string]any{"id": "vol-c", "availabilityZone": "us-east-1b", "size": 500.0, "finalSnapshot": true}),
+		urn(typeVolume, "x86-yocto"):                  entry(typeVolume, map[string]any{"arn": "arn:aws:ec2:us-east-1:123456789012:volume/vol-y", "snapshotId": "snap-1"}),
+		urn(typeEip, "x86-address"):                   entry(typeEip, map[string]any{"id": "eipalloc-1", "allocationId": "eipalloc-1"}),
+		urn(typeTag, "x86-runner-tag-Name"):           entry(typeTag, map[string]any{"id": "i-9,Name"}),
 		urn(typeSnapshot, "x86-cache-final-snapshot"): entry(typeSnapshot, map[string]any{"id": "snap-9"}),
-		urn(typeVolume, "x86-1-cache"):           entry(typeVolume, map[string]any{"id": "vol-not-a-runner"}),
-		urn(typeInstance, "builder-runner"):      entry(typeInstance, map[string]any{"id": "i-not-a-runner"}),
+		urn(typeVolume, "x86-1-cache"):                entry(typeVolume, map[string]any{"id": "vol-not-a-runner"}),
+		urn(typeInstance, "builder-runner"):           entry(typeInstance, map[string]any{"id": "i-not-a-runner"}),
 	})
 	want := stackState{stateID: "0123456789abcdef", securityGroupID: "sg-1", runners: map[string]stateRunner{
 		"x86": {arch: "x86_64", addressID: "eipalloc-1",
 			instance: stateInstance{id: "i-1", ami: testAmiX86, instanceType: "c6i.2xlarge", zone: "us-east-1b", rootSizeGiB: 50},
-			volumes: map[string]stateVolume{"cache": {id: "vol-c", zone: "us-east-1b", sizeGiB: 500, finalSnapshot: true}, "yocto": {id: "vol-y", snapshotID: "snap-1"}}},
+			volumes:  map[string]stateVolume{"cache": {id: "vol-c", zone: "us-east-1b", sizeGiB: 500, finalSnapshot: true}, "yocto": {id: "vol-y", snapshotID: "snap-1"}}},
 		"graviton-2": {arch: "arm64", instance: stateInstance{id: "i-2", spot: true, ami: testAmiArm64}, volumes: map[string]stateVolume{}},
 	}}
 	if fmt.Sprint(state) != fmt.Sprint(want) {

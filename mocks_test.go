@@ -150,8 +150,8 @@ type fakeAWS struct {
 	spotPrices    map[string]string // instance type -> current price, as EC2 prints it
 	quotas        map[string]fakeQuota
 	state         map[string]stateEntry // "type::name" -> what the state holds
-	invokeDelay   time.Duration     // each invoke sleeps this long, to count rounds
-	denied        map[string]string // invoke token -> the IAM action the caller's policy refuses it
+	invokeDelay   time.Duration         // each invoke sleeps this long, to count rounds
+	denied        map[string]string     // invoke token -> the IAM action the caller's policy refuses it
 
 	mu            sync.Mutex
 	dryRun        bool

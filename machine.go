@@ -48,8 +48,8 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 		subnet:         pulumi.String(shared.placement.SubnetID),
 		profile:        shared.identity.profile.Name,
 		rootSizeGiB:    pulumi.Int(cfg.RootVolumeSize),
-		rootTags:       runnerTags(ctx, cfg, spec, name+"-root", "nixos-system"),
-		tags:           runnerTags(ctx, cfg, spec, name, ""),
+		rootTags:       runnerTags(ctx, spec, name+"-root", "nixos-system"),
+		tags:           owned(cfg, runnerTags(ctx, spec, name, "")),
 	}
 	if cfg.Capacity == capacitySpot {
 		return newSpotMachine(ctx, cfg, spec, s, name, opts)

@@ -86,6 +86,7 @@ func TestSpotRunners(t *testing.T) {
 			t.Errorf("%s instance tags %v, want %v", tc.runner, got, wantInstance)
 		}
 		wantRoot := maps.Clone(wantInstance)
+		delete(wantRoot, stateIDTag) // a root volume goes with its instance: never a leftover
 		wantRoot["Name"] += "-root"
 		wantRoot["Purpose"] = "nixos-system"
 		if got := ec2TagsOn(t, d, tc.runner+"-root-tag-", "vol-root-"+tc.runner+"-runner"); !maps.Equal(got, wantRoot) {

@@ -275,6 +275,10 @@ func (d deployment) next() *fakeAWS {
 		case typeInstance:
 			next.instances = append(next.instances, fakeInstance{id: r.id, ami: r.inputs["ami"].StringValue(), zone: r.inputs["availabilityZone"].StringValue(),
 				state: "running", httpTokens: r.inputs["metadataOptions"].ObjectValue()["httpTokens"].StringValue(), tags: tagsOf(r.inputs)})
+			// Its root volume, with the root device's tags.
+			root := r.inputs["rootBlockDevice"].ObjectValue()
+			next.volumes = append(next.volumes, fakeVolume{id: "vol-root-" + r.name, zone: r.inputs["availabilityZone"].StringValue(),
+				sizeGiB: int(root["volumeSize"].NumberValue()), tags: tagsOf(root), attachedTo: r.id})
 		case typeSpotRequest:
 			id := r.outputs["spotInstanceId"].StringValue()
 			next.instances = append(next.instances, fakeInstance{id: id, ami: r.inputs["ami"].StringValue(), zone: r.outputs["launchedZone"].StringValue(),

@@ -35,7 +35,7 @@ func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement, after 
 		Name:        pulumi.String(name),
 		Description: pulumi.String("n3x build runners: SSH, Nix binary cache, apt proxy"),
 		VpcId:       pulumi.String(p.VpcID),
-		Tags:        ownedTags(ctx, cfg, name),
+		Tags:        owned(cfg, sharedTags(ctx, name)),
 	}, pulumi.DependsOn([]pulumi.Resource{after}))
 	if err != nil {
 		return nil, fmt.Errorf("security group %s: %w", name, err)

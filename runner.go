@@ -122,7 +122,7 @@ func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVol
 func newAddress(ctx *pulumi.Context, cfg Config, spec runnerSpec, name string, instance machine, after []pulumi.Resource) (*ec2.Eip, *ec2.EipAssociation, error) {
 	address, err := ec2.NewEip(ctx, spec.name+"-address", &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
-		Tags:   runnerTags(ctx, cfg, spec, name, ""),
+		Tags:   owned(cfg, runnerTags(ctx, spec, name, "")),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("elastic IP %s: %w", name, err)

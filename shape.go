@@ -166,18 +166,17 @@ func sharedTags(ctx *pulumi.Context, name string) pulumi.StringMap {
 	}
 }
 
-// ownedTags add this stack's state id to sharedTags, on what an update cancelled while AWS
-// creates it can leave behind (leftovers.go): the security group, the instances, the
-// volumes, the addresses.
-func ownedTags(ctx *pulumi.Context, cfg Config, name string) pulumi.StringMap {
-	tags := sharedTags(ctx, name)
+// owned adds this stack's state id to the tags of what an update cancelled while AWS
+// creates it can leave behind (leftovers.go): the security group, the instances, the data
+// volumes, the addresses. Not a root volume, which goes with its instance.
+func owned(cfg Config, tags pulumi.StringMap) pulumi.StringMap {
 	tags[stateIDTag] = pulumi.String(cfg.StateID)
 	return tags
 }
 
 // runnerTags add the runner's architecture and role, and a volume's purpose.
-func runnerTags(ctx *pulumi.Context, cfg Config, spec runnerSpec, name, purpose string) pulumi.StringMap {
-	tags := ownedTags(ctx, cfg, name)
+func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulumi.StringMap {
+	tags := sharedTags(ctx, name)
 	tags["Arch"] = pulumi.String(spec.arch)
 	tags["Role"] = pulumi.String(runnerRole)
 	if purpose != "" {
@@ -189,7 +188,7 @@ func runnerTags(ctx *pulumi.Context, cfg Config, spec runnerSpec, name, purpose 
 // dataVolumeTags are a data volume's tags: a runner's, its purpose, and the mark the
 // snapshot policy and the snapshot lookups find it by.
 func dataVolumeTags(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec) pulumi.StringMap {
-	tags := runnerTags(ctx, cfg, spec, spec.physicalName(cfg)+"-"+vol.role, vol.purpose)
+	tags := owned(cfg, runnerTags(ctx, spec, spec.physicalName(cfg)+"-"+vol.role, vol.purpose))
 	tags[snapshotTag] = pulumi.String(cfg.NamePrefix)
 	return tags
 }

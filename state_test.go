@@ -226,6 +226,23 @@ func TestLeftoverAddressesAndExtraVolumesWarn(t *testing.T) {
 	}
 }
 
+// A stack that is whole has no leftovers, on demand or Spot: nothing it holds, and no root
+// volume (which goes with its instance), is named.
+func TestAWholeStackHasNoLeftovers(t *testing.T) {
+	for _, capacity := range []string{capacityOnDemand, capacitySpot} {
+		cfg := testConfig(keyCapacity, capacity)
+		d := deploy(t, mustDeploy(t, cfg).next(), "dev", true, cfg)
+		if d.err != nil {
+			t.Fatal(d.err)
+		}
+		for _, w := range d.warnings {
+			if strings.Contains(w, "carries this stack's state id") || strings.Contains(w, "does not run them") {
+				t.Errorf("%s: %s", capacity, w)
+			}
+		}
+	}
+}
+
 // A lookup of leftovers that fails only warns, naming the action.
 func TestALeftoverLookupTheRoleMayNotMakeWarns(t *testing.T) {
 	account := mustDeploy(t, testConfig(keyAmiArm64, "")).next()

@@ -29,6 +29,18 @@ type leftoverFacts struct {
 	names      map[string]string    // id -> its Name tag, for the leftovers the state does not hold
 	volumesErr error
 	eipsErr    error
+	lostLinks  []lostLink // attachments and associations in EC2 that the state does not hold
+	linksErr   error
+}
+
+// lostLink is an attachment of a runner's data volume, or its address's association, that
+// EC2 has and the state lost (pulumi state delete --target-dependents of a volume takes them
+// too): the update would make it again and fail on the one EC2 has.
+type lostLink struct {
+	runner, role string // role "" for the address's association
+	typ, logical string
+	importID     string // the provider's import id
+	what         string
 }
 
 type securityGroupFacts struct{ id, vpcID string }
@@ -111,6 +123,57 @@ func (f *leftoverFacts) findNames(ctx *pulumi.Context, l *lookups, state stackSt
 	}
 }
 
+// findLostLinks looks up, for each configured runner whose state holds its instance but not
+// one of its attachments or its address's association, whether EC2 has it.
+func (f *leftoverFacts) findLostLinks(ctx *pulumi.Context, l *lookups, cfg Config, state stackState) {
+	for _, spec := range runnerSpecs(cfg) {
+		r, ok := state.runners[spec.name]
+		if !ok || r.instance.id == "" {
+			continue
+		}
+		for _, vol := range dataVolumeSpecs(cfg) {
+			if r.attached[vol.role] {
+				continue
+			}
+			l.start(func() {
+				found, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Filters: []ebs.GetEbsVolumesFilter{
+					{Name: "attachment.instance-id", Values: []string{r.instance.id}},
+					{Name: "attachment.device", Values: []string{vol.device}},
+					{Name: "tag:Name", Values: []string{spec.physicalName(cfg) + "-" + vol.role}},
+				}})
+				l.locked(func() {
+					if err != nil {
+						f.linksErr = err
+						return
+					}
+					for _, id := range found.Ids {
+						f.lostLinks = append(f.lostLinks, lostLink{runner: spec.name, role: vol.role, typ: typeNameAttachment,
+							// ebs_volume_attachment.go, ResourceVolumeAttachment Importer: DEVICE_NAME:VOLUME_ID:INSTANCE_ID
+							logical: spec.name + "-" + vol.role + "-attachment", importID: vol.device + ":" + id + ":" + r.instance.id,
+							what: fmt.Sprintf("runner %s's %s volume %s is attached to its instance %s as %s", spec.name, vol.role, id, r.instance.id, vol.device)})
+					}
+				})
+			})
+		}
+		if r.addressID == "" || r.associated {
+			continue
+		}
+		l.start(func() {
+			eip, err := ec2.GetElasticIp(ctx, &ec2.GetElasticIpArgs{Id: pulumi.StringRef(r.addressID)})
+			l.locked(func() {
+				switch {
+				case err != nil:
+					f.linksErr = err
+				case eip.InstanceId == r.instance.id && eip.AssociationId != "":
+					// ec2_eip_association.go: the association's id is its import id.
+					f.lostLinks = append(f.lostLinks, lostLink{runner: spec.name, typ: typeNameEipAssoc, logical: spec.name + "-address-association",
+						importID: eip.AssociationId, what: fmt.Sprintf("runner %s's address %s is associated with its instance %s (%s)", spec.name, r.addressID, r.instance.id, eip.AssociationId)})
+				}
+			})
+		})
+	}
+}
+
 // stateHeld is the set of volume and allocation ids the state holds.
 func stateHeld(state stackState) map[string]bool {
 	held := map[string]bool{}
@@ -129,13 +192,15 @@ func stateHeld(state stackState) map[string]bool {
 // data volume of a configured runner whose state holds none, is a problem: the update would
 // fail on the group's name, or make a second, empty volume and then fail to attach it
 // beside the first. Any other leftover volume, and a leftover address, is a warning.
-func checkLeftovers(cfg Config, state stackState, p placement, f *leftoverFacts) (problems []error, warnings []string) {
+func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placement, f *leftoverFacts) (problems []error, warnings []string) {
+	takeBack := func(typ, logical, id string) string { return takeBackCommands(ctx, typ, logical, id) }
 	if state.securityGroupID == "" {
 		for _, g := range f.groups {
 			if g.vpcID == p.VpcID && slices.Contains(f.ownGroups, g.id) {
 				problems = append(problems, fmt.Errorf("security group %s (%s, in %s) carries this stack's state id (%s=%s), but the state does not hold it: "+
-					"an update was cancelled while AWS created it. Take it back into the state: pulumi import %s %s %s; or delete it: aws ec2 delete-security-group --region %s --group-id %s",
-					g.id, securityGroupName(cfg), g.vpcID, stateIDTag, state.stateID, typeNameSecurityGroup, securityGroupLogical, g.id, cfg.Region, g.id))
+					"an update was cancelled while AWS created it, or pulumi state delete removed it. Take it back into the state: %s; "+
+					"or delete it: aws ec2 delete-security-group --region %s --group-id %s",
+					g.id, securityGroupName(cfg), g.vpcID, stateIDTag, state.stateID, takeBack(typeNameSecurityGroup, securityGroupLogical, g.id), cfg.Region, g.id))
 			}
 		}
 	}
@@ -155,7 +220,7 @@ func checkLeftovers(cfg Config, state stackState, p placement, f *leftoverFacts)
 			id, cmp.Or(f.names[id], "no Name tag"), stateIDTag, state.stateID)
 		if _, stateHasOne := state.runners[runner].volumes[role]; configured[runner] && role != "" && !stateHasOne {
 			problems = append(problems, fmt.Errorf("%s; it is runner %s's %s volume, and pulumi up would make a second, empty one beside it. "+
-				"Take it back into the state: pulumi import %s %s-%s %s; or delete it: %s", what, runner, role, typeNameVolume, runner, role, id, deleteIt))
+				"Take it back into the state: %s; or delete it: %s", what, runner, role, takeBack(typeNameVolume, runner+"-"+role, id), deleteIt))
 			continue
 		}
 		warnings = append(warnings, fmt.Sprintf("%s, and no configured runner lacks it; it costs money until you delete it: %s", what, deleteIt))
@@ -167,21 +232,39 @@ func checkLeftovers(cfg Config, state stackState, p placement, f *leftoverFacts)
 		runner, _ := runnerOfName(cfg, f.names[id])
 		way := fmt.Sprintf("release it: aws ec2 release-address --region %s --allocation-id %s", cfg.Region, id)
 		if configured[runner] && state.runners[runner].addressID == "" {
-			way = fmt.Sprintf("take it back as runner %s's address: pulumi import %s %s-address %s; or %s", runner, typeNameEip, runner, id, way)
+			way = fmt.Sprintf("take it back as runner %s's address: %s; or %s", runner, takeBack(typeNameEip, runner+"-address", id), way)
 		}
 		warnings = append(warnings, fmt.Sprintf("Elastic IP %s (%s) carries this stack's state id (%s=%s), but the state does not hold it (an update cancelled while AWS allocated it, or pulumi state delete); "+
 			"it costs money while it is allocated: %s", id, cmp.Or(f.names[id], "no Name tag"), stateIDTag, state.stateID, way))
 	}
+	slices.SortFunc(f.lostLinks, func(a, b lostLink) int { return strings.Compare(a.logical, b.logical) })
+	for _, link := range f.lostLinks {
+		problems = append(problems, fmt.Errorf("%s, but the state does not hold %s (pulumi state delete --target-dependents takes it with the volume): "+
+			"pulumi up would make it again, and EC2 would refuse the second one. Take it back into the state: %s",
+			link.what, link.logical, takeBack(link.typ, link.logical, link.importID)))
+	}
 	for _, lookup := range []struct {
 		err         error
 		what, calls string
-	}{{f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"}} {
+	}{{f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"},
+		{f.linksErr, "attachments and address associations", "ec2:DescribeVolumes and ec2:DescribeAddresses"}} {
 		if lookup.err != nil {
 			warnings = append(warnings, fmt.Sprintf("could not look for %s that this stack made but its state does not hold (%s); allow %s (iam/preview-policy.json) to have them named",
 				lookup.what, firstLine(lookup.err), lookup.calls))
 		}
 	}
 	return problems, warnings
+}
+
+// takeBackCommands are the ways a resource the state lost comes back: for a create the
+// state still records as pending (the CLI warns of "pending operations" after a cancelled
+// update), pulumi refresh names its id (pkg/cmd/pulumi/operations/refresh.go,
+// pendingCreatesToImports: the URN and the id, each after the flag); otherwise pulumi import,
+// unprotected like the program's own resources.
+func takeBackCommands(ctx *pulumi.Context, typ, logical, id string) string {
+	urn := fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", ctx.Stack(), ctx.Project(), typ, logical)
+	return fmt.Sprintf("pulumi refresh --import-pending-creates '%s' --import-pending-creates %s if pulumi warns of its pending create, else pulumi import %s %s %s --protect=false",
+		urn, id, typ, logical, id)
 }
 
 // copyEvidence is what says that another state runs this stack's names here, "" when

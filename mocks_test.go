@@ -110,8 +110,9 @@ type fakeGroup struct {
 
 // fakeAddress is an allocated Elastic IP.
 type fakeAddress struct {
-	allocationID string
-	tags         map[string]string
+	allocationID             string
+	instanceID, associationID string // "" when not associated
+	tags                     map[string]string
 }
 
 // stateEntry is one resource the stack's state holds: its id and its outputs, which carry
@@ -244,7 +245,8 @@ func (d deployment) next() *fakeAWS {
 		}
 		return tags
 	}
-	attached := map[string]string{} // volume id -> instance id
+	attached := map[string]string{}   // volume id -> instance id
+	associated := map[string]string{} // allocation id -> instance id
 	ec2Tags := map[string]map[string]string{}
 	for _, r := range f.registrations {
 		outputs := r.outputs.Copy()
@@ -255,6 +257,8 @@ func (d deployment) next() *fakeAWS {
 		switch r.typ {
 		case typeAttachment:
 			attached[r.inputs["volumeId"].StringValue()] = r.inputs["instanceId"].StringValue()
+		case typeEipAssoc:
+			associated[r.inputs["allocationId"].StringValue()] = r.inputs["instanceId"].StringValue()
 		case typeTag:
 			id := r.inputs["resourceId"].StringValue()
 			if ec2Tags[id] == nil {
@@ -286,7 +290,12 @@ func (d deployment) next() *fakeAWS {
 		case typeSecurityGroup:
 			next.groups = append(next.groups, fakeGroup{id: r.id, name: r.inputs["name"].StringValue(), vpc: r.inputs["vpcId"].StringValue(), tags: tagsOf(r.inputs)})
 		case typeEip:
-			next.addresses = append(next.addresses, fakeAddress{allocationID: r.outputs["allocationId"].StringValue(), tags: tagsOf(r.inputs)})
+			allocation := r.outputs["allocationId"].StringValue()
+			a := fakeAddress{allocationID: allocation, instanceID: associated[allocation], tags: tagsOf(r.inputs)}
+			if a.instanceID != "" {
+				a.associationID = "eipassoc-" + r.name
+			}
+			next.addresses = append(next.addresses, a)
 		case typeSnapshot:
 			next.snapshots = append(next.snapshots, fakeSnapshot{id: r.id, volumeID: r.inputs["volumeId"].StringValue(), state: "completed",
 				start: "2026-11-30T12:00:00Z", sizeGiB: next.volumeSize(r.inputs["volumeId"].StringValue(), f), tags: tagsOf(r.inputs)})
@@ -497,7 +506,8 @@ func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error)
 	case "aws:ec2/getElasticIp:getElasticIp":
 		for _, a := range f.addresses {
 			if a.allocationID == args.Args["id"].StringValue() {
-				return resource.NewPropertyMapFromMap(map[string]any{"id": a.allocationID, "tags": a.tags}), nil
+				return resource.NewPropertyMapFromMap(map[string]any{"id": a.allocationID, "tags": a.tags, "instanceId": a.instanceID,
+					"associationId": a.associationID}), nil
 			}
 		}
 		return nil, errors.New("no matching EC2 EIP found")

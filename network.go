@@ -40,7 +40,7 @@ func newRunnerSecurityGroup(ctx *pulumi.Context, cfg Config, p placement, after 
 	if err != nil {
 		return nil, fmt.Errorf("security group %s: %w", name, err)
 	}
-	if err := claimNames(ctx, cfg, p, group); err != nil {
+	if err := claimNames(ctx, group); err != nil {
 		return nil, err
 	}
 	ingress := func(in inboundPort, source string, fill func(*vpc.SecurityGroupIngressRuleArgs)) error {
@@ -107,22 +107,13 @@ func resourceNamePart(prefix netip.Prefix) string {
 }
 
 // claimNames waits for the security group, the first resource the stack registers and the
-// one its other resources wait for, so that a group whose create fails registers nothing
-// after it. Preflight has already stopped a stack whose group name another state holds or
-// its own state lost (copyEvidence, checkLeftovers) where EC2 could list the groups; when it
-// could not, the create fails on the duplicate name, and the message gives both ways out.
-func claimNames(ctx *pulumi.Context, cfg Config, p placement, group *ec2.SecurityGroup) error {
+// one its other resources wait for, so that when its create fails (its name taken by a
+// group preflight could not list) the engine ends the update before anything else is made.
+// Preflight has already stopped a stack whose group name another state holds, or that its
+// own state lost (copyEvidence, checkLeftovers).
+func claimNames(ctx *pulumi.Context, group *ec2.SecurityGroup) error {
 	_, err := internals.UnsafeAwaitOutput(ctx.Context(), group.ID())
-	if err == nil || !strings.Contains(err.Error(), "InvalidGroup.Duplicate") {
-		return err
-	}
-	name := securityGroupName(cfg)
-	find := fmt.Sprintf("aws ec2 describe-security-groups --region %s --filters Name=group-name,Values=%s Name=vpc-id,Values=%s Name=tag:%s,Values=%s --query 'SecurityGroups[0].GroupId' --output text",
-		cfg.Region, name, p.VpcID, stateIDTag, cfg.StateID)
-	return configProblems{fmt.Errorf("security group %s already exists in %s, and this stack's state holds no group (%s). "+
-		"If that group carries this stack's state id (%s=%s), an update of this stack was cancelled while AWS created it: take it back into the state: "+
-		"pulumi import %s %s \"$(%s)\". If it does not, %v", name, p.VpcID, firstLine(err), stateIDTag, cfg.StateID,
-		typeNameSecurityGroup, securityGroupLogical, find, copyError("the security group name "+name, nil))}
+	return err
 }
 
 // copyError explains names taken by another state, and the two ways out.

@@ -43,6 +43,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	launch.findRunnersOnGoneAMIs(ctx, &l, cfg, state)
 	live.findHolders(ctx, &l, state)
 	leftovers.findNames(ctx, &l, state)
+	leftovers.findLostLinks(ctx, &l, cfg, state)
 	restore := findRestoreSnapshots(ctx, &l, cfg, state, live)
 	spotPrices := findSpotPrices(ctx, &l, cfg, p)
 	l.wait()
@@ -66,7 +67,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	if evidence := copyEvidence(cfg, state, p, leftovers, live); evidence != "" {
 		found = append(found, copyError(evidence, nil))
 	}
-	leftoverProblems, leftoverWarnings := checkLeftovers(cfg, state, p, leftovers)
+	leftoverProblems, leftoverWarnings := checkLeftovers(ctx, cfg, state, p, leftovers)
 	found, warnings = append(found, leftoverProblems...), append(warnings, leftoverWarnings...)
 	var sources map[string]volumeSource
 	if p.Zone != "" { // without a zone (already reported) every volume would look like moving

@@ -31,10 +31,12 @@ type stackState struct {
 // stateRunner is one runner as the state holds it; a field is zero when the state does not
 // hold that resource.
 type stateRunner struct {
-	arch      string // x86_64 or arm64
-	instance  stateInstance
-	volumes   map[string]stateVolume // by role: cache, yocto
-	addressID string                 // the Elastic IP's allocation id
+	arch       string // x86_64 or arm64
+	instance   stateInstance
+	volumes    map[string]stateVolume // by role: cache, yocto
+	attached   map[string]bool        // by role: the state holds the volume's attachment
+	addressID  string                 // the Elastic IP's allocation id
+	associated bool                   // the state holds the address's association
 }
 
 // stateInstance is a runner's instance as the state holds it: an ec2.Instance, or the
@@ -65,6 +67,8 @@ const (
 	typeNameSpotRequest   = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
 	typeNameVolume        = "aws:ebs/volume:Volume"
 	typeNameEip           = "aws:ec2/eip:Eip"
+	typeNameAttachment    = "aws:ec2/volumeAttachment:VolumeAttachment"
+	typeNameEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
 	readStateToken        = "pulumi:pulumi:readStackResourceOutputs"
 )
 
@@ -145,10 +149,24 @@ func parseStackState(resources map[string]any) stackState {
 					s.runners[runner] = r
 				}
 			}
+		case typeNameAttachment:
+			for _, role := range dataVolumeRoles {
+				if runner, ok := strings.CutSuffix(name, "-"+role+"-attachment"); ok && isRunnerName(runner) {
+					r := s.runner(runner)
+					r.attached[role] = true
+					s.runners[runner] = r
+				}
+			}
 		case typeNameEip:
 			if runner, ok := strings.CutSuffix(name, "-address"); ok && isRunnerName(runner) {
 				r := s.runner(runner)
 				r.addressID = text(outputs, "allocationId")
+				s.runners[runner] = r
+			}
+		case typeNameEipAssoc:
+			if runner, ok := strings.CutSuffix(name, "-address-association"); ok && isRunnerName(runner) {
+				r := s.runner(runner)
+				r.associated = true
 				s.runners[runner] = r
 			}
 		}
@@ -161,7 +179,7 @@ func (s stackState) runner(name string) stateRunner {
 	r, ok := s.runners[name]
 	if !ok {
 		kind, _, _ := strings.Cut(name, "-")
-		r = stateRunner{arch: architectureOfKind(kind), volumes: map[string]stateVolume{}}
+		r = stateRunner{arch: architectureOfKind(kind), volumes: map[string]stateVolume{}, attached: map[string]bool{}}
 	}
 	return r
 }

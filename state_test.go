@@ -148,8 +148,10 @@ func TestACancelledFirstDeployNamesItsOwnSecurityGroup(t *testing.T) {
 	account.volumes, account.instances, account.addresses = nil, nil, nil
 	d := deploy(t, account, "dev", true, testConfig())
 	want := "security group runner-sg-id (n3x-runner-sg, in vpc-0aaaabbbbccccdddd) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), " +
-		"but the state does not hold it: an update was cancelled while AWS created it. Take it back into the state: " +
-		"pulumi import aws:ec2/securityGroup:SecurityGroup runner-sg runner-sg-id; or delete it: aws ec2 delete-security-group --region us-east-1 --group-id runner-sg-id"
+		"but the state does not hold it: an update was cancelled while AWS created it, or pulumi state delete removed it. Take it back into the state: " +
+		"pulumi refresh --import-pending-creates 'urn:pulumi:dev::n3x::aws:ec2/securityGroup:SecurityGroup::runner-sg' --import-pending-creates runner-sg-id " +
+		"if pulumi warns of its pending create, else pulumi import aws:ec2/securityGroup:SecurityGroup runner-sg runner-sg-id --protect=false; " +
+		"or delete it: aws ec2 delete-security-group --region us-east-1 --group-id runner-sg-id"
 	if d.err == nil || !strings.Contains(d.err.Error(), want) || strings.Contains(d.err.Error(), "another backend") {
 		t.Errorf("err = %v\nwant %q", d.err, want)
 	}
@@ -175,8 +177,9 @@ func TestAVolumeTheStateLostIsNamedWithItsImport(t *testing.T) {
 	d := deploy(t, account, "dev", true, cfg)
 	want := "volume x86-cache-id (n3x-x86-runner-cache) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
 		"(pulumi state delete, an import under another name, or an update cancelled while AWS created it); it is runner x86's cache volume, " +
-		"and pulumi up would make a second, empty one beside it. Take it back into the state: pulumi import aws:ebs/volume:Volume x86-cache x86-cache-id; " +
-		"or delete it: aws ec2 delete-volume --region us-east-1 --volume-id x86-cache-id"
+		"and pulumi up would make a second, empty one beside it. Take it back into the state: pulumi refresh --import-pending-creates " +
+		"'urn:pulumi:dev::n3x::aws:ebs/volume:Volume::x86-cache' --import-pending-creates x86-cache-id if pulumi warns of its pending create, " +
+		"else pulumi import aws:ebs/volume:Volume x86-cache x86-cache-id --protect=false; or delete it: aws ec2 delete-volume --region us-east-1 --volume-id x86-cache-id"
 	if d.err == nil || !strings.Contains(d.err.Error(), want) {
 		t.Errorf("err = %v\nwant %q", d.err, want)
 	}
@@ -197,6 +200,33 @@ func TestAVolumeTheStateLostIsNamedWithItsImport(t *testing.T) {
 	}
 }
 
+// pulumi state delete of a cache volume needs --target-dependents, which takes its two
+// attachments and the address association with it: preview names each with its import.
+func TestAStateDeleteWithItsDependentsNamesEachImport(t *testing.T) {
+	cfg := testConfig(keyAmiArm64, "")
+	account := mustDeploy(t, cfg).next()
+	for _, key := range []string{typeVolume + "::x86-cache", typeAttachment + "::x86-cache-attachment", typeAttachment + "::x86-yocto-attachment",
+		typeEipAssoc + "::x86-address-association"} {
+		delete(account.state, key)
+	}
+	d := deploy(t, account, "dev", true, cfg)
+	if d.err == nil {
+		t.Fatal("preview went on")
+	}
+	for _, want := range []string{
+		"pulumi import aws:ebs/volume:Volume x86-cache x86-cache-id --protect=false",
+		"runner x86's cache volume x86-cache-id is attached to its instance x86-runner-id as /dev/sdf, but the state does not hold x86-cache-attachment",
+		"pulumi import aws:ec2/volumeAttachment:VolumeAttachment x86-cache-attachment /dev/sdf:x86-cache-id:x86-runner-id --protect=false",
+		"pulumi import aws:ec2/volumeAttachment:VolumeAttachment x86-yocto-attachment /dev/sdg:x86-yocto-id:x86-runner-id --protect=false",
+		"runner x86's address eipalloc-x86-address is associated with its instance x86-runner-id (eipassoc-x86-address), but the state does not hold x86-address-association",
+		"pulumi import aws:ec2/eipAssociation:EipAssociation x86-address-association eipassoc-x86-address --protect=false",
+	} {
+		if !strings.Contains(d.err.Error(), want) {
+			t.Errorf("err lacks %q:\n%v", want, d.err)
+		}
+	}
+}
+
 // A leftover address, and a leftover volume of no configured runner, only warn, each with
 // the command that removes it (or the import, where a configured runner lacks its address).
 func TestLeftoverAddressesAndExtraVolumesWarn(t *testing.T) {
@@ -214,7 +244,8 @@ func TestLeftoverAddressesAndExtraVolumesWarn(t *testing.T) {
 	wants := []string{
 		"Elastic IP eipalloc-x86-address (n3x-x86-runner-address) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
 			"(an update cancelled while AWS allocated it, or pulumi state delete); it costs money while it is allocated: take it back as runner x86's address: " +
-			"pulumi import aws:ec2/eip:Eip x86-address eipalloc-x86-address; or release it: aws ec2 release-address --region us-east-1 --allocation-id eipalloc-x86-address",
+			"pulumi refresh --import-pending-creates 'urn:pulumi:dev::n3x::aws:ec2/eip:Eip::x86-address' --import-pending-creates eipalloc-x86-address " +
+			"if pulumi warns of its pending create, else pulumi import aws:ec2/eip:Eip x86-address eipalloc-x86-address --protect=false; or release it: aws ec2 release-address --region us-east-1 --allocation-id eipalloc-x86-address",
 		"volume vol-extra (n3x-x86-7-runner-cache) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
 			"(pulumi state delete, an import under another name, or an update cancelled while AWS created it), and no configured runner lacks it; " +
 			"it costs money until you delete it: aws ec2 delete-volume --region us-east-1 --volume-id vol-extra",

@@ -1,0 +1,1 @@
+.instances |= del(.["i-0f0f0f0f0f0f0f0f0"])

@@ -121,7 +121,10 @@ func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineS
 		InstanceInterruptionBehavior: pulumi.String("stop"),
 		ValidUntil:                   pulumi.String(spotRequestValidUntil),
 		WaitForFulfillment:           pulumi.Bool(true),
-		Tags:                         s.tags,
+		// Not the state id: no data source lists Spot requests, and a change to the request's
+		// tags leaves its root volume id unknown in a preview, so every root ec2.Tag would
+		// show as replaced. Its instance carries the id through ec2.Tag.
+		Tags: withoutStateID(s.tags),
 		// Every change to the root device is one the request cannot make.
 	}, append(opts, pulumi.ReplaceOnChanges([]string{"rootBlockDevice"}))...)
 	if err != nil {

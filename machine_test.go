@@ -92,6 +92,11 @@ func TestSpotRunners(t *testing.T) {
 		if got := ec2TagsOn(t, d, tc.runner+"-root-tag-", "vol-root-"+tc.runner+"-runner"); !maps.Equal(got, wantRoot) {
 			t.Errorf("%s root volume tags %v, want %v", tc.runner, got, wantRoot)
 		}
+		// The request's own tags lack the state id: changing them would leave its root volume id
+		// unknown in a preview, and no data source lists Spot requests to find a leftover one.
+		if got := tags(t, request); got[stateIDTag] != "" || got["Name"] != "n3x-"+tc.runner+"-runner" {
+			t.Errorf("%s request tags %v", tc.runner, got)
+		}
 		// The request's root device names no tags, and volumeTags is set, so its read leaves the
 		// volume's tags (which ec2.Tag adds after the create) unread: no difference, ever.
 		if _, set := prop(t, request, "rootBlockDevice").ObjectValue()["tags"]; set {

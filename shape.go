@@ -174,6 +174,13 @@ func owned(cfg Config, tags pulumi.StringMap) pulumi.StringMap {
 	return tags
 }
 
+// withoutStateID is a copy of tags without the state id.
+func withoutStateID(tags pulumi.StringMap) pulumi.StringMap {
+	copied := maps.Clone(tags)
+	delete(copied, stateIDTag)
+	return copied
+}
+
 // runnerTags add the runner's architecture and role, and a volume's purpose.
 func runnerTags(ctx *pulumi.Context, spec runnerSpec, name, purpose string) pulumi.StringMap {
 	tags := sharedTags(ctx, name)

@@ -35,7 +35,7 @@ func driftWarnings(cfg Config, state stackState, f *liveFleet) []string {
 			case id == "":
 			case !exists:
 				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is gone (deleted outside Pulumi); "+
-					"pulumi up --refresh creates a new one, from the newest snapshot of its kind if there is one", name, role, id))
+					"pulumi up --refresh creates a new one, from its own newest snapshot, else the newest of its kind", name, role, id))
 			case instanceLive && slices.Contains(f.attached, id):
 			case instanceLive && slices.Contains(f.attachedAny, id):
 				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is attached to another instance than the runner's %s%s: "+

@@ -21,7 +21,7 @@ func TestPreviewTellsWhenTheAccountDrifted(t *testing.T) {
 		{"a volume deleted", func(a *fakeAWS) {
 			a.volumes = slices.DeleteFunc(a.volumes, func(v fakeVolume) bool { return v.id == "graviton-yocto-id" })
 		}, []string{"runner graviton: its yocto volume graviton-yocto-id is gone (deleted outside Pulumi); " +
-			"pulumi up --refresh creates a new one, from the newest snapshot of its kind if there is one"}},
+			"pulumi up --refresh creates a new one, from its own newest snapshot, else the newest of its kind"}},
 		{"a volume detached", func(a *fakeAWS) {
 			for i := range a.volumes {
 				if a.volumes[i].id == "x86-cache-id" {

@@ -15,6 +15,7 @@ import (
 // instance type and AMI, and, for an AMI that is gone, the runners of the state still on it.
 type launchFacts struct {
 	types      map[string]typeFacts // by architecture kind
+	vcpus      map[string]int       // by instance type, configured or the state's: default vCPUs, 0 when unknown
 	amis       map[string]amiFacts  // by architecture kind
 	amiRunners map[string][]string  // by architecture kind: the state's instances still on an AMI that is gone
 }
@@ -29,13 +30,19 @@ type amiFacts struct {
 	err error
 }
 
-// findLaunchFacts looks up every configured instance type and AMI.
-func findLaunchFacts(ctx *pulumi.Context, l *lookups, cfg Config) *launchFacts {
-	f := &launchFacts{types: map[string]typeFacts{}, amis: map[string]amiFacts{}, amiRunners: map[string][]string{}}
+// findLaunchFacts looks up every configured instance type and AMI, and the instance types
+// the state's runners run, for their vCPUs.
+func findLaunchFacts(ctx *pulumi.Context, l *lookups, cfg Config, state stackState) *launchFacts {
+	f := &launchFacts{types: map[string]typeFacts{}, vcpus: map[string]int{}, amis: map[string]amiFacts{}, amiRunners: map[string][]string{}}
+	configured := instanceTypes(cfg)
 	for _, a := range architectures(cfg) {
 		l.start(func() {
 			info, err := ec2.GetInstanceType(ctx, &ec2.GetInstanceTypeArgs{InstanceType: a.instanceType})
-			l.locked(func() { f.types[a.kind] = typeFacts{info, err} })
+			l.locked(func() {
+				if f.types[a.kind] = (typeFacts{info, err}); err == nil {
+					f.vcpus[a.instanceType] = info.DefaultVcpus
+				}
+			})
 		})
 		l.start(func() {
 			ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
@@ -43,6 +50,19 @@ func findLaunchFacts(ctx *pulumi.Context, l *lookups, cfg Config) *launchFacts {
 				IncludeDeprecated: pulumi.BoolRef(true),
 			})
 			l.locked(func() { f.amis[a.kind] = amiFacts{ami, err} })
+		})
+	}
+	var held []string
+	for _, name := range state.names() {
+		if typ := state.runners[name].instance.instanceType; typ != "" && !slices.Contains(configured, typ) && !slices.Contains(held, typ) {
+			held = append(held, typ)
+		}
+	}
+	for _, typ := range held {
+		l.start(func() {
+			if info, err := ec2.GetInstanceType(ctx, &ec2.GetInstanceTypeArgs{InstanceType: typ}); err == nil {
+				l.locked(func() { f.vcpus[typ] = info.DefaultVcpus })
+			}
 		})
 	}
 	return f

@@ -25,6 +25,36 @@ type machine struct {
 // valid_until forces a new request when it changes; preview warns a year before it.
 const spotRequestValidUntil = "2035-12-31T23:59:59Z"
 
+// launchReason says why this update launches a new instance for a runner whose instance the
+// state holds, "" when the instance stays (updated in place or not at all). It follows the
+// inputs this program varies and the provider's rules for them (replacementRules in
+// replacement_test.go): on demand, ami, availability_zone, subnet_id and key_name force a new
+// instance while instance_type, root size and the profile update in place (ec2_instance.go);
+// a Spot request replaces on any argument (ec2_spot_instance_request.go) and on any root
+// device change (ReplaceOnChanges here); a change of capacity is another resource type.
+func launchReason(cfg Config, spec runnerSpec, held stateInstance, p placement) string {
+	spot := cfg.Capacity == capacitySpot
+	switch {
+	case held.spot != spot:
+		return "capacity " + cfg.Capacity
+	case held.ami != "" && held.ami != spec.ami:
+		return "AMI " + spec.ami
+	case held.keyName != "" && held.keyName != keyPairName(cfg):
+		return "key pair " + keyPairName(cfg)
+	case !spot && held.zone != "" && held.zone != p.Zone:
+		return "zone " + p.Zone
+	case (spot || cfg.SubnetID != "") && held.subnetID != "" && p.SubnetID != "" && held.subnetID != p.SubnetID:
+		return "subnet " + p.SubnetID
+	case spot && held.instanceType != "" && held.instanceType != spec.instanceType:
+		return "instance type " + spec.instanceType
+	case spot && held.rootSizeGiB != 0 && held.rootSizeGiB != cfg.RootVolumeSize:
+		return fmt.Sprintf("root volume %d GiB", cfg.RootVolumeSize)
+	case spot && held.profile == "":
+		return "instance profile " + runnerRoleName(cfg)
+	}
+	return ""
+}
+
 // machineSettings are the launch settings both capacity types share.
 type machineSettings struct {
 	ami, instanceType, keyName pulumi.StringInput

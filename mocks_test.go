@@ -846,7 +846,13 @@ func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[strin
 // mustDeploy is deploy for configurations that must work.
 func mustDeploy(t *testing.T, cfg map[string]string) deployment {
 	t.Helper()
-	d := deploy(t, newFakeAWS(), "dev", false, cfg)
+	return mustDeployOn(t, newFakeAWS(), cfg)
+}
+
+// mustDeployOn is mustDeploy on a given account.
+func mustDeployOn(t *testing.T, aws *fakeAWS, cfg map[string]string) deployment {
+	t.Helper()
+	d := deploy(t, aws, "dev", false, cfg)
 	if d.err != nil {
 		t.Fatalf("deploy failed: %v", d.err)
 	}

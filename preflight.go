@@ -31,7 +31,7 @@ type preflightResult struct {
 func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResult, error) {
 	var l lookups
 	zones := findZones(ctx, &l, cfg)
-	launch := findLaunchFacts(ctx, &l, cfg)
+	launch := findLaunchFacts(ctx, &l, cfg, state)
 	quotas := findQuotas(ctx, &l, cfg)
 	caller := findCaller(ctx, &l)
 	live := findLiveFleet(ctx, &l, cfg, state)
@@ -62,7 +62,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 		amiProblems, amiWarnings := checkAMI(cfg, a, launch)
 		found, warnings = append(found, amiProblems...), append(warnings, amiWarnings...)
 	}
-	quotaProblems, quotaWarnings := checkQuotas(cfg, launch, quotas)
+	quotaProblems, quotaWarnings := checkQuotas(cfg, state, p, launch, quotas)
 	found, warnings = append(found, quotaProblems...), append(warnings, quotaWarnings...)
 	if evidence := copyEvidence(cfg, state, p, leftovers, live); evidence != "" {
 		found = append(found, copyError(evidence, nil))

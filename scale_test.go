@@ -170,54 +170,86 @@ func TestRunnersOutput(t *testing.T) {
 	}
 }
 
+// Preflight refuses only what this update cannot launch at its peak, in the quota of the
+// configured capacity: the runners it keeps or makes, one more instance per architecture it
+// rolls, and the runners it removes until its end; it warns when the quota holds this update
+// but not a later one that rolls every architecture at once. Each case deploys before (nil:
+// a first deploy), then previews after. c6i.2xlarge and c7g.2xlarge have 8 vCPUs,
+// c6i.4xlarge 16.
 func TestQuotas(t *testing.T) {
+	const onDemand = `"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A)`
+	both, newAMI := testConfig(), "ami-0aaaaaaaaaaaaaaaa"
 	cases := []struct {
-		name      string
-		quotas    map[string]float64 // overrides; -1 denies reading
-		overrides []string
-		wantErr   string
-		wantWarn  string
+		name          string
+		before, after map[string]string
+		quotas        map[string]float64 // overrides; -1 denies reading
+		wantErr       string
+		wantWarn      string
 	}{
-		{"within the defaults", nil, []string{keyX86Count, "3", keyGravitonCount, "2"}, "", ""},
-		// 2 x86 runners of 8 vCPUs and one Graviton: 24, and 16 more while an AMI roll
-		// launches each architecture's next runner before stopping the old one.
-		{"on-demand vCPUs", map[string]float64{quotaOnDemandStandardVcpus: 32}, []string{keyX86Count, "2"},
-			`this stack needs 40 vCPUs of the quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A): ` +
-				"24 vCPUs for its runners and 16 more while an AMI, instance-type or capacity change replaces them, which launches each architecture's next runner " +
-				"before its old one is stopped; the account has 32; " +
-				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 40", ""},
-		// A common new account: 16 vCPUs, two 8-vCPU runners. Enough to run, not to roll.
-		{"the surge alone", map[string]float64{quotaOnDemandStandardVcpus: 16}, nil, "this stack needs 32 vCPUs", ""},
-		{"x86 alone rolls with one runner's headroom", map[string]float64{quotaOnDemandStandardVcpus: 16}, []string{keyAmiArm64, ""}, "", ""},
-		{"Spot vCPUs", map[string]float64{quotaSpotStandardVcpus: 24, quotaOnDemandStandardVcpus: 0}, []string{keyCapacity, "spot"},
-			`this stack needs 32 vCPUs of the quota "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" (L-34B43A08)`, ""},
-		{"Elastic IPs", nil, []string{keyX86Count, "3", keyGravitonCount, "3"},
-			`this stack needs 6 Elastic IPs of the quota "EC2-VPC Elastic IPs" (L-0263D0A3): 6 Elastic IPs for its runners; the account has 5; ` +
+		{"first deploy: 16 fits 16, a later roll of both needs 32", nil, both, map[string]float64{quotaOnDemandStandardVcpus: 16}, "",
+			`the quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A) of 16 vCPUs holds this update (16 at most), ` +
+				"but not a later one that replaces every architecture's instances at once (a new AMI for each), which needs 32; request more before then: " +
+				"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 32"},
+		{"first deploy that does not fit", nil, testConfig(keyX86Count, "2"), map[string]float64{quotaOnDemandStandardVcpus: 16},
+			"this update needs 24 vCPUs of the quota " + onDemand + " at once: 24 for the runners it keeps or makes; the account has 16; " +
+				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 24", ""},
+		{"one architecture rolled: 24 fits 24", both, testConfig(keyAmiX86, newAMI), map[string]float64{quotaOnDemandStandardVcpus: 24}, "", "needs 32"},
+		{"one architecture rolled does not fit 16", both, testConfig(keyAmiX86, newAMI), map[string]float64{quotaOnDemandStandardVcpus: 16},
+			"this update needs 24 vCPUs of the quota " + onDemand + " at once: 16 for the runners it keeps or makes, " +
+				"8 for one more x86 instance while it replaces x86 (AMI ami-0aaaaaaaaaaaaaaaa), one at a time; the account has 16", ""},
+		{"both rolled: 32 fits 32", both, testConfig(keyAmiX86, newAMI, keyAmiArm64, "ami-0fedcba9876543211"), map[string]float64{quotaOnDemandStandardVcpus: 32}, "", ""},
+		{"both rolled does not fit 24", both, testConfig(keyAmiX86, newAMI, keyAmiArm64, "ami-0fedcba9876543211"), map[string]float64{quotaOnDemandStandardVcpus: 24},
+			"this update needs 32 vCPUs", ""},
+		{"a type change is in place: 24 fits 24", both, testConfig(keyInstanceTypeX86, "c6i.4xlarge"), map[string]float64{quotaOnDemandStandardVcpus: 24}, "", "needs 48"},
+		{"a scale-up makes, replaces nothing: 24 fits 24", testConfig(keyAmiArm64, ""), testConfig(keyAmiArm64, "", keyX86Count, "3"),
+			map[string]float64{quotaOnDemandStandardVcpus: 24}, "", "needs 32"},
+		{"a scale-down with a roll keeps the removed runners to its end", testConfig(keyAmiArm64, "", keyX86Count, "3"),
+			testConfig(keyAmiArm64, "", keyAmiX86, newAMI), map[string]float64{quotaOnDemandStandardVcpus: 24},
+			"this update needs 32 vCPUs of the quota " + onDemand + " at once: 8 for the runners it keeps or makes, " +
+				"8 for one more x86 instance while it replaces x86 (AMI ami-0aaaaaaaaaaaaaaaa), one at a time, 16 for the runners it removes, which run until it deletes them at its end", ""},
+		{"Spot: a type change replaces", testConfig(keyCapacity, "spot"), testConfig(keyCapacity, "spot", keyInstanceTypeX86, "c6i.4xlarge"),
+			map[string]float64{quotaSpotStandardVcpus: 24},
+			`this update needs 40 vCPUs of the quota "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" (L-34B43A08) at once: 24 for the runners it keeps or makes, ` +
+				"16 for one more x86 instance while it replaces x86 (instance type c6i.4xlarge), one at a time", ""},
+		{"Spot: switching from on demand launches into the Spot quota with no surge", both, testConfig(keyCapacity, "spot"),
+			map[string]float64{quotaSpotStandardVcpus: 16, quotaOnDemandStandardVcpus: 0}, "", "needs 32"},
+		{"Elastic IPs: a scale-up allocates one per new runner", both, testConfig(keyX86Count, "3", keyGravitonCount, "3"), nil,
+			`this update needs 6 Elastic IPs of the quota "EC2-VPC Elastic IPs" (L-0263D0A3) at once: 2 the stack holds and 4 it allocates; the account has 5; ` +
 				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-0263D0A3 --desired-value 6", ""},
-		{"no permission", map[string]float64{quotaOnDemandStandardVcpus: -1, quotaElasticIPs: -1}, nil, "",
+		{"no permission", nil, both, map[string]float64{quotaOnDemandStandardVcpus: -1, quotaElasticIPs: -1}, "",
 			"could not read the EC2 quota L-1216C47A (reading Service Quota (L-1216C47A): AccessDeniedException: User is not authorized to perform: " +
-				"servicequotas:GetAWSDefaultServiceQuota), so preview cannot tell whether the 32 vCPUs this stack needs fit; " +
+				"servicequotas:GetAWSDefaultServiceQuota), so preview cannot tell whether the 16 vCPUs this update needs fit; " +
 				"allow servicequotas:GetAWSDefaultServiceQuota and servicequotas:GetServiceQuota (iam/preview-policy.json) to have it checked"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			account := newFakeAWS()
+			account.amis["ami-0aaaaaaaaaaaaaaaa"] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8, imdsSupport: "v2.0"}
+			account.amis["ami-0fedcba9876543211"] = fakeAMI{arch: "arm64", rootSnapshotGiB: 8, imdsSupport: "v2.0"}
+			if tc.before != nil {
+				account = mustDeployOn(t, account, tc.before).next()
+			}
 			for code, value := range tc.quotas {
 				q := account.quotas[code]
 				q.value = value
 				account.quotas[code] = q
 			}
-			d := deploy(t, account, "dev", true, testConfig(tc.overrides...))
+			account.registrations = nil
+			d := deploy(t, account, "dev", true, tc.after)
 			switch {
 			case tc.wantErr == "" && d.err != nil:
 				t.Fatal(d.err)
 			case tc.wantErr != "" && (d.err == nil || !strings.Contains(d.err.Error(), tc.wantErr)):
-				t.Fatalf("err = %v, want %q", d.err, tc.wantErr)
+				t.Fatalf("err = %v\nwant %q", d.err, tc.wantErr)
 			case tc.wantErr != "" && len(account.registrations) != 0:
 				t.Errorf("a quota failure registered %v", d.names())
 			}
-			if tc.wantWarn != "" && !slices.ContainsFunc(d.warnings, func(w string) bool { return strings.Contains(w, tc.wantWarn) }) {
-				t.Errorf("warnings %q lack %q", d.warnings, tc.wantWarn)
+			quotaWarnings := slices.DeleteFunc(slices.Clone(d.warnings), func(w string) bool { return !strings.Contains(w, "quota") })
+			switch {
+			case tc.wantWarn == "" && len(quotaWarnings) > 0:
+				t.Errorf("quota warnings %q", quotaWarnings)
+			case tc.wantWarn != "" && !slices.ContainsFunc(quotaWarnings, func(w string) bool { return strings.Contains(w, tc.wantWarn) }):
+				t.Errorf("warnings %q lack %q", quotaWarnings, tc.wantWarn)
 			}
 		})
 	}

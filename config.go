@@ -191,7 +191,9 @@ type configSource struct {
 }
 
 // loadConfig reads and validates every n3x key. It returns all problems together, as a
-// configProblems error, so an operator fixes a broken stack in one round.
+// configProblems error, so an operator fixes a broken stack in one round; with them, the
+// configuration as far as it could be read (a key with a problem reads as its zero value),
+// for what can still be told about it (pricedKeysValid).
 func loadConfig(src configSource) (Config, error) {
 	r := &configReader{src: src}
 	cfg := Config{
@@ -217,9 +219,25 @@ func loadConfig(src configSource) (Config, error) {
 	cfg.RunnerTokens = r.runnerTokens(cfg.AmiArm64 != "")
 	cfg.NamePrefix = r.namePrefix(src.stack)
 	if len(r.problems) > 0 {
-		return Config{}, r.problems
+		return cfg, r.problems
 	}
 	return cfg, nil
+}
+
+// pricedKeys are the keys the cost estimate reads.
+var pricedKeys = []string{keyAmiArm64, keyInstanceTypeX86, keyInstanceTypeGraviton, keyRootVolumeSize, keyCacheVolumeSize, keyCacheVolumeIops,
+	keyCacheVolumeThroughput, keyYoctoVolumeSize, keyYoctoVolumeIops, keyYoctoVolumeThroughput, keyWorkingHours, keyCapacity, keyX86Count,
+	keyGravitonCount, keySnapshotRetentionDays}
+
+// pricedKeysValid says whether none of the problems is with a key the estimate reads, so
+// the configuration as typed can be priced before its problems are fixed.
+func pricedKeysValid(problems configProblems) bool {
+	for _, problem := range problems {
+		if e, ok := problem.(configError); ok && slices.Contains(pricedKeys, e.key) {
+			return false
+		}
+	}
+	return true
 }
 
 // configReader collects the problems found while reading keys.

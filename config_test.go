@@ -218,9 +218,16 @@ func badConfigCases(t *testing.T) []configCase {
 			[]string{`entry "1.2.3.4" is an address, not a network; for that one address write 1.2.3.4/32`}, "pulumi config set n3x:sshCidrBlocks 1.2.3.4/32"},
 		{"a bare IPv6 address among networks", []string{keySSHCidrBlocks, "10.0.0.0/8, 2001:db8::7"}, nil, nil,
 			"pulumi config set n3x:sshCidrBlocks 10.0.0.0/8,2001:db8::7/128"},
-		{"cidr prefix too long", []string{keySSHCidrBlocks, "10.0.0.0/33"}, nil, []string{`n3x:sshCidrBlocks entry "10.0.0.0/33" is not a CIDR block`},
+		{"cidr prefix too long", []string{keySSHCidrBlocks, "10.0.0.0/33"}, nil,
+			[]string{`n3x:sshCidrBlocks entry "10.0.0.0/33" has a prefix length of 33, more than the 32 bits of its address`},
 			"pulumi config set n3x:sshCidrBlocks <your-ip>/32"},
-		{"cidr hostname", []string{keySSHCidrBlocks, "office.example.com/32"}, nil, []string{`entry "office.example.com/32" is not a CIDR block`},
+		{"cidr hostname", []string{keySSHCidrBlocks, "office.example.com/32"}, nil,
+			[]string{`entry "office.example.com/32" is not an IPv4 or IPv6 network such as 203.0.113.0/24 or 2001:db8::/32`},
+			"pulumi config set n3x:sshCidrBlocks <your-ip>/32"},
+		// The Quick start's address lookup printed nothing (no network, a proxy).
+		{"cidr from a failed address lookup", []string{keySSHCidrBlocks, "/32"}, nil,
+			[]string{`n3x:sshCidrBlocks entry "/32" has no address before the /: the command that looked up your address printed nothing (no network, or a proxy?); ` +
+				"set your address yourself, or none to open nothing and use Session Manager"},
 			"pulumi config set n3x:sshCidrBlocks <your-ip>/32"},
 		{"cidr empty entry", []string{keySSHCidrBlocks, "10.0.0.0/8,,192.0.2.0/24"}, nil, []string{"n3x:sshCidrBlocks has an empty entry"},
 			"pulumi config set n3x:sshCidrBlocks 10.0.0.0/8,192.0.2.0/24"},
@@ -324,6 +331,12 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 			for _, want := range tc.want {
 				if !strings.Contains(d.err.Error(), want) {
 					t.Errorf("error does not contain %q:\n%v", want, d.err)
+				}
+			}
+			// The operator's terms, never a Go function's (netip.ParsePrefix, ssh: ...).
+			for _, internal := range []string{"netip.", "ParseAddr", "strconv.", "ssh: ", "illegal base64"} {
+				if strings.Contains(d.err.Error(), internal) {
+					t.Errorf("the message quotes Go internals (%s):\n%v", internal, d.err)
 				}
 			}
 			if !strings.HasPrefix(d.err.Error(), "n3x configuration: ") || len(d.errors) != 1 {

@@ -187,7 +187,7 @@ func checkSSHPublicKey(raw string) string {
 	key, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(raw))
 	switch {
 	case err != nil:
-		return fmt.Sprintf("is not an OpenSSH public key (%v); paste the one line of your id_ed25519.pub", err)
+		return "is not an OpenSSH public key; paste the one line of your id_ed25519.pub, which starts with ssh-ed25519"
 	case len(options) > 0:
 		return fmt.Sprintf("must be a bare public key, without authorized_keys options %q", options)
 	case len(strings.TrimSpace(string(rest))) > 0:
@@ -224,7 +224,7 @@ func parseCidrBlocks(raw string) (blocks []netip.Prefix, problem, corrected stri
 				prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
 				problems = append(problems, fmt.Sprintf("entry %q is an address, not a network; for that one address write %s", field, prefix))
 			} else {
-				problems = append(problems, fmt.Sprintf("entry %q is not a CIDR block (%v)", field, err))
+				problems = append(problems, notANetwork(field))
 				correctable = false
 				continue
 			}
@@ -250,6 +250,22 @@ func parseCidrBlocks(raw string) (blocks []netip.Prefix, problem, corrected stri
 		corrected = strings.Join(fixed, ",")
 	}
 	return nil, strings.Join(problems, "; "), corrected
+}
+
+// notANetwork says what is wrong with an entry that is neither a network nor an address, in
+// the operator's terms: netip's own errors name Go functions.
+func notANetwork(field string) string {
+	addr, bits, slashed := strings.Cut(field, "/")
+	_, addrErr := netip.ParseAddr(addr)
+	n, bitsErr := strconv.Atoi(bits)
+	switch {
+	case slashed && addr == "":
+		return fmt.Sprintf("entry %q has no address before the /: the command that looked up your address printed nothing (no network, or a proxy?); "+
+			"set your address yourself, or none to open nothing and use Session Manager", field)
+	case slashed && addrErr == nil && bitsErr == nil && n >= 0:
+		return fmt.Sprintf("entry %q has a prefix length of %d, more than the %d bits of its address", field, n, map[bool]int{true: 32, false: 128}[strings.Contains(addr, ".")])
+	}
+	return fmt.Sprintf("entry %q is not an IPv4 or IPv6 network such as 203.0.113.0/24 or 2001:db8::/32", field)
 }
 
 // derivedListFix sets the corrected list, or shows the placeholder.

@@ -140,3 +140,34 @@ func countInvokes(aws *fakeAWS, token string) int {
 	}
 	return n
 }
+
+// A preview that stops on a problem still prints the cost of the configuration as typed,
+// where every key the estimate reads is valid; not when one of those is wrong.
+func TestAPreviewThatStopsStillPrices(t *testing.T) {
+	cases := []struct {
+		name      string
+		overrides []string
+		priced    bool
+	}{
+		{"the AMI and the key still to set", []string{keyAmiX86, "", keySSHPublicKey, ""}, true},
+		{"a CIDR from a failed lookup", []string{keySSHCidrBlocks, "/32"}, true},
+		{"an AMI the account cannot find", []string{keyAmiX86, "ami-0badbadbadbadbad0"}, true},
+		{"a wrong instance type", []string{keyInstanceTypeX86, "c6i.2xl arge"}, false},
+		{"a wrong count", []string{keyX86Count, "many"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := deploy(t, newFakeAWS(), "dev", true, testConfig(tc.overrides...))
+			if d.err == nil {
+				t.Fatal("the preview went on")
+			}
+			line := costLine(d)
+			switch {
+			case tc.priced && !strings.HasPrefix(line, "monthly cost estimate, on-demand, 730 instance hours: x86 $303.85"):
+				t.Errorf("cost line %q", line)
+			case !tc.priced && line != "":
+				t.Errorf("priced a configuration whose priced keys are wrong: %q", line)
+			}
+		})
+	}
+}

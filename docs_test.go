@@ -95,8 +95,13 @@ func TestRunnerServicesTableMatchesTheDiagram(t *testing.T) {
 // The official NixOS AMI command of docs/ami.md is the Quick start's.
 func TestOfficialAMICommandIsTheQuickStarts(t *testing.T) {
 	for _, part := range []string{"--owners 427812963091", "'Name=name,Values=nixos/25.11*'", "--query 'sort_by(Images,&CreationDate)[-1].ImageId' --output text"} {
-		if !strings.Contains(readDoc(t, "ami.md"), part) || !strings.Contains(readmeSection(t, "Quick start"), part) {
-			t.Errorf("docs/ami.md and the Quick start differ on %s", part)
+		script, err := os.ReadFile("scripts/configure.sh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		quickStart := strings.Join(strings.Fields(readmeSection(t, "Quick start")), " ")
+		if !strings.Contains(readDoc(t, "ami.md"), part) || !strings.Contains(string(script), part) || !strings.Contains(quickStart, part) {
+			t.Errorf("docs/ami.md, scripts/configure.sh and the Quick start differ on %s", part)
 		}
 	}
 }

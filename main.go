@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,10 +68,13 @@ type fleet struct {
 // registers resources, so a broken stack creates nothing.
 func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	cfg, err := loadConfig(configSource{get: config.New(ctx, configNamespace).Get, secret: ctx.IsConfigSecret, stack: ctx.Stack()})
+	cfg.Region = config.Get(ctx, "aws:region")
+	if problems, ok := err.(configProblems); ok && pricedKeysValid(problems) {
+		return nil, cmp.Or(logCost(ctx, estimateCost(cfg, nil)), err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	cfg.Region = config.Get(ctx, "aws:region")
 	if cfg.DefaultTags, err = defaultTags(config.Get(ctx, "aws:defaultTags")); err != nil {
 		return nil, err
 	}
@@ -80,7 +84,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	}
 	checked, err := preflight(ctx, cfg, state)
 	if err != nil {
-		return nil, err
+		return nil, cmp.Or(logCost(ctx, estimateCost(cfg, checked.spotPrices)), err)
 	}
 	p := checked.placement
 	for _, warning := range checked.warnings {
@@ -137,7 +141,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		return nil, err
 	}
 	f.cost = estimateCost(cfg, checked.spotPrices)
-	if err := ctx.Log.Info(f.cost.String(), nil); err != nil {
+	if err := logCost(ctx, f.cost); err != nil {
 		return nil, err
 	}
 	if err := warnOrphans(ctx, cfg, state, checked.live, checked.leftovers, f.runners); err != nil {
@@ -145,6 +149,10 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	}
 	return f, nil
 }
+
+// logCost prints the estimate as one info line, in every preview and update, also one that
+// stops on a problem.
+func logCost(ctx *pulumi.Context, cost fleetCost) error { return ctx.Log.Info(cost.String(), nil) }
 
 // defaultTags reads the provider's aws:defaultTags ({"tags": {...}}), which the provider
 // adds to every resource it tags, so the program can add them where it tags by itself.

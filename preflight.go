@@ -77,7 +77,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 		found = append(found, checkProtectedVolumes(cfg, state, p)...)
 	}
 	if len(found) > 0 {
-		return preflightResult{}, configProblems(found)
+		return preflightResult{spotPrices: spotPrices}, configProblems(found)
 	}
 	warnings = slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
 	var notes []string

@@ -3,9 +3,13 @@ package main
 import (
 	"fmt"
 	"maps"
+	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -136,45 +140,106 @@ func anchors(text string) []string {
 	return found
 }
 
-// quickStartCommands are the Quick start's shell commands, continuation lines joined.
-func quickStartCommands(t *testing.T) []string {
+// quickStartBlocks are the Quick start's bash blocks, in order.
+func quickStartBlocks(t *testing.T) []string {
 	t.Helper()
-	block := regexp.MustCompile("(?s)```bash\n(.*?)```").FindStringSubmatch(readmeSection(t, "Quick start"))
-	if block == nil {
-		t.Fatal("the Quick start has no bash block")
+	var blocks []string
+	for _, m := range regexp.MustCompile("(?s)```bash\n(.*?)```").FindAllStringSubmatch(readmeSection(t, "Quick start"), -1) {
+		blocks = append(blocks, m[1])
 	}
-	return strings.Split(strings.TrimSpace(strings.ReplaceAll(block[1], "\\\n", "")), "\n")
+	if len(blocks) != 2 {
+		t.Fatalf("the Quick start has %d bash blocks, want the setup and the deploy", len(blocks))
+	}
+	return blocks
+}
+
+// quickStartFakes are the commands the Quick start runs, as shell scripts that log their
+// calls: pulumi keeps the keys set, aws and curl answer as the case says.
+var quickStartFakes = map[string]string{
+	"pulumi": `echo "pulumi $*" >> "$QS_LOG"
+case "$1 $2" in
+"config get") exit 1 ;;
+"config set") echo "$3=$4" >> "$QS_CONFIG" ;;
+"stack output") echo true ;;
+esac`,
+	"aws": `echo "aws $*" >> "$QS_LOG"
+case "$QS_AWS" in
+fail) echo "Unable to locate credentials. You can configure credentials by running \"aws configure\"." >&2; exit 255 ;;
+none) echo None ;;
+*) echo ami-0123456789abcdef0 ;;
+esac`,
+	"curl": `echo "curl $*" >> "$QS_LOG"
+case "$QS_CURL" in
+fail) echo "curl: (6) Could not resolve host: checkip.amazonaws.com" >&2; exit 6 ;;
+proxy) echo "<html><body>Proxy login</body></html>" ;;
+*) echo 203.0.113.7 ;;
+esac`,
+	"go": `echo "go $*" >> "$QS_LOG"`,
+}
+
+// pasteQuickStart runs the Quick start's setup block as a terminal runs a paste: line by
+// line, each whatever the one before did, with the fakes first on PATH and HOME in a
+// temporary directory that holds the operator's public key unless noKey. It returns the
+// calls made, the keys set (key=value, in order) and what was printed on stderr.
+func pasteQuickStart(t *testing.T, block string, env []string, noKey bool) (calls, set []string, stderr string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, home := filepath.Join(dir, "bin"), filepath.Join(dir, "home")
+	for _, d := range []string{bin, filepath.Join(home, ".ssh")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range quickStartFakes {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/usr/bin/env bash\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !noKey {
+		if err := os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), []byte(testSSHKey+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logFile, configFile := filepath.Join(dir, "log"), filepath.Join(dir, "config")
+	cmd := exec.Command("bash")
+	cmd.Stdin = strings.NewReader(block)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "HOME="+home, "QS_LOG="+logFile, "QS_CONFIG="+configFile)
+	cmd.Env = append(cmd.Env, env...)
+	var errs strings.Builder
+	cmd.Stderr = &errs
+	_ = cmd.Run() // a paste has no exit status of its own; what it did is in the logs
+	read := func(file string) []string {
+		text, _ := os.ReadFile(file)
+		return strings.Split(strings.TrimSpace(string(text)), "\n")
+	}
+	return read(logFile), slices.DeleteFunc(read(configFile), func(s string) bool { return s == "" }), errs.String()
 }
 
 // The Quick start, pasted, works: it logs in to the local backend, sets the passphrase,
-// creates the stack, sets the two required keys (the official NixOS AMI found by the AWS
-// CLI, the operator's public key) and an address of their own, previews, deploys and
-// connects; nothing pins a zone before preview has told the operator which one; and the
-// configuration it sets previews cleanly against the mock account.
+// builds the program once with its progress, creates the stack, sets the two required keys
+// (the official NixOS AMI the AWS CLI finds, the operator's public key) and their address,
+// and previews; nothing pins a zone before preview has told which one; the configuration it
+// sets previews cleanly against the mock account; and the deploy block deploys and connects.
 func TestQuickStartWorksWhenPasted(t *testing.T) {
-	commands := quickStartCommands(t)
-	var steps []string
-	values := map[string]string{}
-	for _, command := range commands {
-		command = strings.Join(strings.Fields(command), " ")
-		switch {
-		case strings.HasPrefix(command, "pulumi config set "):
-			words := strings.SplitN(strings.TrimPrefix(command, "pulumi config set "), " ", 2)
-			key := strings.TrimPrefix(words[0], "n3x:")
-			if slices.Contains(steps, "pulumi preview") == false && key == keyAvailabilityZone {
-				t.Errorf("the Quick start pins the zone before preview: %s", command)
-			}
-			values[key] = quickStartValue(t, words[1])
-			steps = append(steps, "pulumi config set n3x:"+key)
-		default:
-			steps = append(steps, command)
-		}
+	blocks := quickStartBlocks(t)
+	calls, set, stderr := pasteQuickStart(t, blocks[0], nil, false)
+	want := []string{"pulumi login --local", "go build -v -o /dev/null .", "pulumi stack init dev --secrets-provider passphrase",
+		"pulumi config get aws:region",
+		"aws ec2 describe-images --region us-east-1 --owners 427812963091 --filters Name=name,Values=nixos/25.11* Name=architecture,Values=x86_64 " +
+			"--query sort_by(Images,&CreationDate)[-1].ImageId --output text",
+		"curl -fsS --max-time 10 https://checkip.amazonaws.com",
+		"pulumi config set n3x:amiX86 ami-0123456789abcdef0", "pulumi config set n3x:sshPublicKey " + testSSHKey,
+		"pulumi config set n3x:sshCidrBlocks 203.0.113.7/32", "pulumi preview"}
+	if !slices.Equal(calls, want) {
+		t.Errorf("the pasted Quick start ran\n%q\nwant\n%q\n(stderr %s)", calls, want, stderr)
 	}
-	want := []string{"pulumi login --local", "export PULUMI_CONFIG_PASSPHRASE='choose-a-passphrase'", "pulumi stack init dev --secrets-provider passphrase",
-		"pulumi config set n3x:amiX86", "pulumi config set n3x:sshPublicKey", "pulumi config set n3x:sshCidrBlocks",
-		"pulumi preview", "pulumi up", "$(pulumi stack output x86SshCommand)"}
-	if !slices.Equal(steps, want) {
-		t.Errorf("Quick start steps:\n got %q\nwant %q", steps, want)
+	values := map[string]string{}
+	for _, kv := range set {
+		key, value, _ := strings.Cut(kv, "=")
+		values[strings.TrimPrefix(key, "n3x:")] = value
+	}
+	if _, pinned := values[keyAvailabilityZone]; pinned {
+		t.Error("the Quick start pins the zone before preview has told which one")
 	}
 	d := deploy(t, newFakeAWS(), "dev", true, values)
 	if d.err != nil {
@@ -185,28 +250,58 @@ func TestQuickStartWorksWhenPasted(t *testing.T) {
 	}) {
 		t.Errorf("the preview does not tell which zone to pin: %q", d.warnings)
 	}
+	if got := strings.Fields(strings.TrimSpace(blocks[1])); !slices.Equal(got, []string{"pulumi", "up", "$(pulumi", "stack", "output", "x86SshCommand)"}) {
+		t.Errorf("the deploy block is %q", blocks[1])
+	}
 }
 
-// quickStartValue evaluates the shell expressions the Quick start sets: the AWS CLI's
-// newest official NixOS AMI, the operator's public key, the operator's address.
-func quickStartValue(t *testing.T, expression string) string {
-	t.Helper()
-	switch {
-	case strings.HasPrefix(expression, `"$(aws ec2 describe-images`):
-		for _, part := range []string{"--owners 427812963091", "'Name=name,Values=nixos/25.11*'", "'Name=architecture,Values=x86_64'",
-			"--query 'sort_by(Images,&CreationDate)[-1].ImageId' --output text"} {
-			if !strings.Contains(expression, part) {
-				t.Errorf("the AMI command lacks %s: %s", part, expression)
-			}
-		}
-		return testAmiX86
-	case expression == `"$(cat ~/.ssh/id_ed25519.pub)"`:
-		return testSSHKey
-	case expression == `"$(curl -fsS https://checkip.amazonaws.com)/32"`:
-		return "203.0.113.7/32"
+// Every lookup of the Quick start that fails stops it loudly: nothing is set, the preview
+// does not run, and the message says what to do instead.
+func TestQuickStartLookupsFailLoudly(t *testing.T) {
+	block := quickStartBlocks(t)[0]
+	cases := []struct {
+		name  string
+		env   []string
+		noKey bool
+		want  string
+	}{
+		{"no AWS credentials", []string{"QS_AWS=fail"}, false,
+			"scripts/configure.sh: could not list the NixOS AMIs in us-east-1 with the AWS CLI (its message is above): check your credentials " +
+				"(aws sts get-caller-identity), or set an AMI yourself: pulumi config set n3x:amiX86 <ami-id>"},
+		{"no AMI found", []string{"QS_AWS=none"}, false,
+			"scripts/configure.sh: found no NixOS 25.11 x86_64 AMI in us-east-1 (the AWS CLI answered 'None'); set one yourself: pulumi config set n3x:amiX86 <ami-id>"},
+		{"no SSH key", nil, true, "ssh-keygen -t ed25519"},
+		{"no network", []string{"QS_CURL=fail"}, false,
+			"could not look up your public address (curl's message is above; no network, or a proxy?): set it yourself, pulumi config set n3x:sshCidrBlocks <your-ip>/32, " +
+				"or open nothing from outside and use Session Manager: pulumi config set n3x:sshCidrBlocks none"},
+		{"a proxy's page", []string{"QS_CURL=proxy"}, false, "not an IPv4 address (a proxy's page?)"},
 	}
-	t.Fatalf("the Quick start sets %s, which this test cannot evaluate", expression)
-	return ""
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls, set, stderr := pasteQuickStart(t, block, tc.env, tc.noKey)
+			if len(set) != 0 {
+				t.Errorf("set %q although a lookup failed", set)
+			}
+			if slices.Contains(calls, "pulumi preview") {
+				t.Error("the preview ran although a lookup failed")
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+// The repository's stack file holds no settings and no comments, which pulumi stack init
+// would drop: it stays config: {} so a pull never conflicts with the operator's own.
+func TestTheExampleStackFileHoldsNothing(t *testing.T) {
+	text, err := os.ReadFile("Pulumi.dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(text) != "config: {}\n" {
+		t.Errorf("Pulumi.dev.yaml is %q, want %q: the README promises it holds no settings and stays so", text, "config: {}\n")
+	}
 }
 
 func TestReadmeCostsComeFromTheCode(t *testing.T) {
@@ -236,5 +331,21 @@ func TestReadmeCostsComeFromTheCode(t *testing.T) {
 	}
 	if share := *costs[2].cost.total() / always; share > 0.35 {
 		t.Errorf("working hours on Spot cost %.0f%% of always on, want at most 35%%", share*100)
+	}
+}
+
+// The Quick start's build step states the cold build's time and memory as docs/build-cost.md
+// measured them (scripts/measure-build.sh), rounded: minutes and GB.
+func TestQuickStartStatesTheMeasuredBuild(t *testing.T) {
+	row := regexp.MustCompile("\\| program build, empty `GOCACHE` \\| (\\d+) s \\([^)]*\\) \\| ([\\d.]+) GiB \\|").FindStringSubmatch(readDoc(t, "build-cost.md"))
+	if row == nil {
+		t.Fatal("docs/build-cost.md has no cold-build row")
+	}
+	seconds, _ := strconv.Atoi(row[1])
+	gib, _ := strconv.ParseFloat(row[2], 64)
+	want := fmt.Sprintf("go build -v -o /dev/null .    # once: builds the program, about %d minutes on 2 cores and %.0f GB of memory",
+		int(math.Round(float64(seconds)/60)), gib)
+	if !strings.Contains(quickStartBlocks(t)[0], want) {
+		t.Errorf("the Quick start's build step lacks %q", want)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -32,10 +33,8 @@ func driftWarnings(cfg Config, state stackState, f *liveFleet) []string {
 		for _, role := range dataVolumeRoles {
 			id := r.volumes[role].id
 			switch _, exists := f.volumes[id]; {
-			case id == "":
-			case !exists:
-				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is gone (deleted outside Pulumi); "+
-					"pulumi up --refresh creates a new one, from its own newest snapshot, else the newest of its kind", name, role, id))
+			case id == "", !exists: // checkLostVolumes
+			case len(r.moveFrom) > 0 && len(f.moving) > 0: // checkUnfinishedMove
 			case instanceLive && slices.Contains(f.attached, id):
 			case instanceLive && slices.Contains(f.attachedAny, id):
 				warnings = append(warnings, fmt.Sprintf("runner %s: its %s volume %s is attached to another instance than the runner's %s%s: "+
@@ -53,6 +52,78 @@ func driftWarnings(cfg Config, state stackState, f *liveFleet) []string {
 		}
 	}
 	return warnings
+}
+
+// checkLostVolumes stops an update while a data volume the state holds is gone from EC2
+// (deleted outside Pulumi). A plain up would replace it (its snapshot changes) and its
+// attachment, whose delete stops the runner and then fails to detach a volume that is not
+// there (ebs_volume_attachment.go, resourceVolumeAttachmentDelete). A refresh drops both from
+// the state first; up --refresh refreshes only in memory, where the program does not see it
+// (state.go), so it is refused too.
+func checkLostVolumes(state stackState, f *liveFleet) []error {
+	if f.volumesErr != nil {
+		return nil // reported as a failed lookup
+	}
+	var problems []error
+	for _, name := range state.names() {
+		for _, role := range dataVolumeRoles {
+			if id := state.runners[name].volumes[role].id; id != "" {
+				if _, exists := f.volumes[id]; !exists {
+					problems = append(problems, fmt.Errorf("runner %s: its %s volume %s is gone (deleted outside Pulumi); run pulumi refresh first, "+
+						"then pulumi up creates it again, from its own newest snapshot, else the newest of its kind "+
+						"(pulumi up --refresh cannot: the program decides before its refresh is saved)", name, role, id))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// checkUnfinishedMove names a zone move that did not finish: the state holds the new
+// volumes, and the old ones, still in EC2, only as pending deletion (their move snapshots
+// are in the state). Finishing it (an up to the same zone) deletes them, each with a final
+// snapshot; moving anywhere else first would start the volumes from copies older than the
+// old volumes, which the runners not yet moved still use.
+func checkUnfinishedMove(cfg Config, state stackState, p placement, f *liveFleet) ([]error, []string) {
+	if len(f.moving) == 0 {
+		return nil, nil
+	}
+	target := state.zone()
+	moves := state.pendingMoves()
+	var old []string
+	for _, id := range slices.Sorted(maps.Keys(f.moving)) {
+		old = append(old, fmt.Sprintf("%s (%s, in %s)", id, moves[id], f.moving[id].zone))
+	}
+	what := fmt.Sprintf("a zone move to %s did not finish: the old data volumes %s still exist, pending deletion", target, strings.Join(old, ", "))
+	if p.Zone != target {
+		return []error{configError{zoneKey(cfg), fmt.Sprintf("moves the runners to %s, but %s; finish the move first (pulumi up with the zone %s), then move again: "+
+			"otherwise the volumes would start from copies older than the old ones, which the runners not yet moved still use", p.Zone, what, target),
+			setFix(keyAvailabilityZone, target)}}, nil
+	}
+	return nil, []string{what + "; pulumi up finishes it, attaching the new volumes and deleting the old ones, each with a final snapshot " +
+		"(what the runners wrote after the move snapshots is in those final snapshots only)"}
+}
+
+// checkImportedAttachments stops an update that would detach a data volume without
+// stopping its instance first: an attachment taken back with pulumi import has
+// stop_instance_before_detaching unset in the state (ebs_volume_attachment.go: the
+// importer reads only the ids), and a replacement deletes it with the state's settings.
+func checkImportedAttachments(cfg Config, state stackState, p placement) []error {
+	var problems []error
+	for _, spec := range runnerSpecs(cfg) {
+		r, ok := state.runners[spec.name]
+		if !ok || r.instance.id == "" || launchReason(cfg, spec, r.instance, p) == "" {
+			continue
+		}
+		for _, role := range dataVolumeRoles {
+			if r.attached[role] && !r.stopsFirst[role] {
+				problems = append(problems, fmt.Errorf("runner %s: this update replaces its instance, and its %s attachment (%s-%s-attachment, imported) "+
+					"would detach the volume from the running instance without stopping it first; run pulumi up once without the change that replaces it "+
+					"(that records stop_instance_before_detaching), then make it", spec.name, role, spec.name, role))
+			}
+		}
+	}
+	return problems
 }
 
 // heldBy names the instance that holds a volume, when one of the looked-up instances does.

@@ -18,10 +18,6 @@ func TestPreviewTellsWhenTheAccountDrifted(t *testing.T) {
 		{"an instance retired by EC2", func(a *fakeAWS) { setInstance(a, "x86-runner-id", func(i *fakeInstance) { i.state = "terminated" }) },
 			[]string{"runner x86: its instance x86-runner-id is terminated or gone (retired by EC2, or terminated outside Pulumi); " +
 				"pulumi up --refresh launches a new one, and its data volumes and address stay"}},
-		{"a volume deleted", func(a *fakeAWS) {
-			a.volumes = slices.DeleteFunc(a.volumes, func(v fakeVolume) bool { return v.id == "graviton-yocto-id" })
-		}, []string{"runner graviton: its yocto volume graviton-yocto-id is gone (deleted outside Pulumi); " +
-			"pulumi up --refresh creates a new one, from its own newest snapshot, else the newest of its kind"}},
 		{"a volume detached", func(a *fakeAWS) {
 			for i := range a.volumes {
 				if a.volumes[i].id == "x86-cache-id" {
@@ -84,6 +80,26 @@ func TestInstancesTheStackRunsAreNoOrphans(t *testing.T) {
 	for _, w := range d.warnings {
 		if strings.Contains(w, "does not run") {
 			t.Errorf("an instance the stack runs is called an orphan: %s", w)
+		}
+	}
+}
+
+// A data volume deleted outside Pulumi stops preview, and up, until a refresh has dropped
+// it from the state: a plain up would stop the runner and fail to detach it, and up
+// --refresh decides before its refresh is saved.
+func TestAVolumeGoneFromEC2StopsUntilARefresh(t *testing.T) {
+	account := mustDeploy(t, testConfig()).next()
+	account.volumes = slices.DeleteFunc(account.volumes, func(v fakeVolume) bool { return v.id == "graviton-yocto-id" })
+	for _, dryRun := range []bool{true, false} {
+		d := deploy(t, account.clone(), "dev", dryRun, testConfig())
+		want := "runner graviton: its yocto volume graviton-yocto-id is gone (deleted outside Pulumi); run pulumi refresh first, " +
+			"then pulumi up creates it again, from its own newest snapshot, else the newest of its kind " +
+			"(pulumi up --refresh cannot: the program decides before its refresh is saved)"
+		if d.err == nil || !strings.Contains(d.err.Error(), want) {
+			t.Errorf("dryRun=%v: err = %v\nwant %q", dryRun, d.err, want)
+		}
+		if names := d.names(); len(names) != 0 {
+			t.Errorf("dryRun=%v: registered %q", dryRun, names)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -18,8 +19,9 @@ import (
 // state has another id: the leftover gets the pulumi import that takes it back, or the
 // command that deletes it, never the second-copy diagnosis.
 
-// leftoverFacts are the security groups named like this stack's and the volumes and
-// addresses that carry its state id.
+// leftoverFacts are the security groups named like this stack's, and the volumes,
+// instances and addresses that carry its state id; and the attachments and associations
+// EC2 has that the state lost.
 type leftoverFacts struct {
 	groups     []securityGroupFacts // named like this stack's security group
 	ownGroups  []string             // of those, the ids that carry this stack's state id
@@ -27,6 +29,7 @@ type leftoverFacts struct {
 	instances  []string             // instance ids, not terminated, with this stack's state id
 	addresses  []string             // allocation ids with this stack's state id
 	names      map[string]string    // id -> its Name tag, for the leftovers the state does not hold
+	groupsErr  error                // either security group lookup
 	volumesErr error
 	eipsErr    error
 	lostLinks  []lostLink // attachments and associations in EC2 that the state does not hold
@@ -53,7 +56,8 @@ func findLeftovers(ctx *pulumi.Context, l *lookups, cfg Config, state stackState
 	l.start(func() {
 		groups, err := ec2.GetSecurityGroups(ctx, &ec2.GetSecurityGroupsArgs{Filters: []ec2.GetSecurityGroupsFilter{byName}})
 		if err != nil {
-			return // the security group's own create reports a duplicate name too (claimNames)
+			l.locked(func() { f.groupsErr = err })
+			return
 		}
 		l.locked(func() {
 			for i, id := range groups.Ids {
@@ -67,9 +71,13 @@ func findLeftovers(ctx *pulumi.Context, l *lookups, cfg Config, state stackState
 	ours := map[string]string{stateIDTag: state.stateID}
 	l.start(func() {
 		groups, err := ec2.GetSecurityGroups(ctx, &ec2.GetSecurityGroupsArgs{Tags: ours, Filters: []ec2.GetSecurityGroupsFilter{byName}})
-		if err == nil {
-			l.locked(func() { f.ownGroups = groups.Ids })
-		}
+		l.locked(func() {
+			if err != nil {
+				f.groupsErr = err
+				return
+			}
+			f.ownGroups = groups.Ids
+		})
 	})
 	l.start(func() {
 		volumes, err := ebs.GetEbsVolumes(ctx, &ebs.GetEbsVolumesArgs{Tags: ours})
@@ -174,10 +182,11 @@ func (f *leftoverFacts) findLostLinks(ctx *pulumi.Context, l *lookups, cfg Confi
 	}
 }
 
-// stateHeld is the set of volume and allocation ids the state holds.
+// stateHeld is the set of volume and allocation ids the state holds, pending deletion by
+// an unfinished zone move included.
 func stateHeld(state stackState) map[string]bool {
 	held := map[string]bool{}
-	for _, id := range state.volumeIDs() {
+	for _, id := range slices.Concat(state.volumeIDs(), slices.Collect(maps.Keys(state.pendingMoves()))) {
 		held[id] = true
 	}
 	for _, r := range state.runners {
@@ -190,7 +199,7 @@ func stateHeld(state stackState) map[string]bool {
 
 // checkLeftovers names each leftover with the way back. A leftover security group, or a
 // data volume of a configured runner whose state holds none, is a problem: the update would
-// fail on the group's name, or make a second, empty volume and then fail to attach it
+// fail on the group's name, or make a second volume and then fail to attach it
 // beside the first. Any other leftover volume, and a leftover address, is a warning.
 func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placement, f *leftoverFacts) (problems []error, warnings []string) {
 	takeBack := func(typ, logical, id string) string { return takeBackCommands(ctx, typ, logical, id) }
@@ -219,7 +228,7 @@ func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placeme
 		what := fmt.Sprintf("volume %s (%s) carries this stack's state id (%s=%s), but the state does not hold it (pulumi state delete, an import under another name, or an update cancelled while AWS created it)",
 			id, cmp.Or(f.names[id], "no Name tag"), stateIDTag, state.stateID)
 		if _, stateHasOne := state.runners[runner].volumes[role]; configured[runner] && role != "" && !stateHasOne {
-			problems = append(problems, fmt.Errorf("%s; it is runner %s's %s volume, and pulumi up would make a second, empty one beside it. "+
+			problems = append(problems, fmt.Errorf("%s; it is runner %s's %s volume, and pulumi up would make a second one beside it (from a snapshot, or empty). "+
 				"Take it back into the state: %s; or delete it: %s", what, runner, role, takeBack(typeNameVolume, runner+"-"+role, id), deleteIt))
 			continue
 		}
@@ -246,7 +255,7 @@ func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placeme
 	for _, lookup := range []struct {
 		err         error
 		what, calls string
-	}{{f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"},
+	}{{f.groupsErr, "security groups", "ec2:DescribeSecurityGroups"}, {f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"},
 		{f.linksErr, "attachments and address associations", "ec2:DescribeVolumes and ec2:DescribeAddresses"}} {
 		if lookup.err != nil {
 			warnings = append(warnings, fmt.Sprintf("could not look for %s that this stack made but its state does not hold (%s); allow %s (iam/preview-policy.json) to have them named",
@@ -272,7 +281,7 @@ func takeBackCommands(ctx *pulumi.Context, typ, logical, id string) string {
 // the VPC that does not carry its state id, or, while its state holds no instance,
 // instances tagged as its runners that do not carry its state id.
 func copyEvidence(cfg Config, state stackState, p placement, f *leftoverFacts, live *liveFleet) string {
-	if state.securityGroupID != "" {
+	if state.securityGroupID != "" || f.groupsErr != nil { // without both answers a group of ours could look foreign
 		return ""
 	}
 	if taken := slices.IndexFunc(f.groups, func(g securityGroupFacts) bool {

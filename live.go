@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
@@ -16,6 +17,7 @@ import (
 // state holds it and EC2 has it.
 type liveFleet struct {
 	volumes      map[string]liveVolume // the state's data volumes that still exist, by id
+	moving       map[string]liveVolume // the volumes an unfinished zone move snapshotted, pending deletion, that still exist
 	volumesErr   error
 	attached     []string // the state's data volumes attached to one of the state's instances
 	attachedAny  []string // the state's data volumes attached to any instance
@@ -43,15 +45,20 @@ func (f *liveFleet) exists(state stackState, runner, role string) (stateVolume, 
 
 // findLiveFleet looks up the state's volumes and instances in EC2.
 func findLiveFleet(ctx *pulumi.Context, l *lookups, cfg Config, state stackState) *liveFleet {
-	f := &liveFleet{volumes: map[string]liveVolume{}, holders: map[string][]string{}}
+	f := &liveFleet{volumes: map[string]liveVolume{}, moving: map[string]liveVolume{}, holders: map[string][]string{}}
 	instanceIDs, volumeIDs := state.instanceIDs(), state.volumeIDs()
-	for _, id := range volumeIDs {
+	moving := slices.Sorted(maps.Keys(state.pendingMoves()))
+	for _, id := range slices.Concat(volumeIDs, moving) {
+		into := f.volumes
+		if slices.Contains(moving, id) {
+			into = f.moving
+		}
 		l.start(func() {
 			v, err := ebs.LookupVolume(ctx, &ebs.LookupVolumeArgs{Filters: []ebs.GetVolumeFilter{{Name: "volume-id", Values: []string{id}}}})
 			l.locked(func() {
 				switch {
 				case err == nil:
-					f.volumes[id] = liveVolume{id: id, zone: v.AvailabilityZone, sizeGiB: v.Size}
+					into[id] = liveVolume{id: id, zone: v.AvailabilityZone, sizeGiB: v.Size}
 				case !isNoResults(err):
 					f.volumesErr = fmt.Errorf("reading data volume %s: %w", id, err)
 				}
@@ -106,9 +113,11 @@ func findLiveFleet(ctx *pulumi.Context, l *lookups, cfg Config, state stackState
 }
 
 // findHolders looks up, for each instance tagged as a runner that the state does not hold,
-// the state's data volumes it holds: the old instance of a replacement that did not finish.
+// the state's data volumes it holds, or those an unfinished zone move left: the old
+// instance of a replacement that did not finish, pending deletion.
 func (f *liveFleet) findHolders(ctx *pulumi.Context, l *lookups, state stackState) {
-	instanceIDs, volumeIDs := state.instanceIDs(), state.volumeIDs()
+	instanceIDs := state.instanceIDs()
+	volumeIDs := slices.Concat(state.volumeIDs(), slices.Sorted(maps.Keys(state.pendingMoves())))
 	for _, id := range f.runnerTagged {
 		if slices.Contains(instanceIDs, id) || len(volumeIDs) == 0 {
 			continue

@@ -249,7 +249,7 @@ func TestStackStateIsReadByTypeAndName(t *testing.T) {
 	want := stackState{stateID: "0123456789abcdef", securityGroupID: "sg-1", runners: map[string]stateRunner{
 		"x86": {arch: "x86_64", addressID: "eipalloc-1",
 			instance: stateInstance{id: "i-1", ami: testAmiX86, instanceType: "c6i.2xlarge", zone: "us-east-1b", rootSizeGiB: 50},
-			volumes:  map[string]stateVolume{"cache": {id: "vol-c", zone: "us-east-1b", sizeGiB: 500, finalSnapshot: true}, "yocto": {id: "vol-y", snapshotID: "snap-1"}}},
+			volumes:  map[string]stateVolume{"cache": {id: "vol-c", zone: "us-east-1b", finalSnapshot: true}, "yocto": {id: "vol-y"}}},
 		"graviton-2": {arch: "arm64", instance: stateInstance{id: "i-2", spot: true, ami: testAmiArm64}, volumes: map[string]stateVolume{}},
 	}}
 	if fmt.Sprint(state) != fmt.Sprint(want) {

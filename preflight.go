@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,10 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	}
 	leftoverProblems, leftoverWarnings := checkLeftovers(ctx, cfg, state, p, leftovers)
 	found, warnings = append(found, leftoverProblems...), append(warnings, leftoverWarnings...)
+	found = append(found, checkLostVolumes(state, live)...)
+	moveProblems, moveWarnings := checkUnfinishedMove(cfg, state, p, live)
+	found, warnings = append(found, moveProblems...), append(warnings, moveWarnings...)
+	found = append(found, checkImportedAttachments(cfg, state, p)...)
 	var sources map[string]volumeSource
 	if p.Zone != "" { // without a zone (already reported) every volume would look like moving
 		var sourceProblems []error
@@ -79,7 +84,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	if len(found) > 0 {
 		return preflightResult{spotPrices: spotPrices}, configProblems(found)
 	}
-	warnings = slices.Concat(configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
+	warnings = slices.Concat(skipCheckpointsWarning(os.Getenv), configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
 	var notes []string
 	for _, spec := range runnerSpecs(cfg) {
 		for _, role := range dataVolumeRoles {

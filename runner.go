@@ -155,8 +155,7 @@ func (r *runner) outputs() map[string]pulumi.Input {
 	}
 }
 
-// listing is the runner's entry in the runners output, for scripts and for the next
-// update, which reads it back (previous.go).
+// listing is the runner's entry in the runners output, for scripts.
 func (r *runner) listing(region string) pulumi.Map {
 	return pulumi.Map{
 		"name":              pulumi.String(r.spec.name),

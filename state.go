@@ -35,6 +35,8 @@ type stateRunner struct {
 	instance   stateInstance
 	volumes    map[string]stateVolume // by role: cache, yocto
 	attached   map[string]bool        // by role: the state holds the volume's attachment
+	stopsFirst map[string]bool        // by role: that attachment stops the instance before it detaches (an imported one does not)
+	moveFrom   map[string]string      // by role: the volume a zone move snapshotted (its move snapshot is in the state), pending deletion until the move finishes
 	addressID  string                 // the Elastic IP's allocation id
 	associated bool                   // the state holds the address's association
 }
@@ -51,9 +53,8 @@ type stateInstance struct {
 
 // stateVolume is a data volume as the state holds it.
 type stateVolume struct {
-	id, zone, snapshotID string
-	sizeGiB              int
-	finalSnapshot        bool // the provider's final_snapshot, as the volume was created
+	id, zone      string
+	finalSnapshot bool // the provider's final_snapshot, as the volume was created
 }
 
 // The logical names and types the state is read by; they have not changed since the first
@@ -69,6 +70,7 @@ const (
 	typeNameEip           = "aws:ec2/eip:Eip"
 	typeNameAttachment    = "aws:ec2/volumeAttachment:VolumeAttachment"
 	typeNameEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
+	typeNameSnapshot      = "aws:ebs/snapshot:Snapshot"
 	readStateToken        = "pulumi:pulumi:readStackResourceOutputs"
 )
 
@@ -144,8 +146,7 @@ func parseStackState(resources map[string]any) stackState {
 				if runner, ok := strings.CutSuffix(name, "-"+role); ok && isRunnerName(runner) {
 					r := s.runner(runner)
 					final, _ := outputs["finalSnapshot"].(bool)
-					r.volumes[role] = stateVolume{id: resourceID(outputs), zone: text(outputs, "availabilityZone"),
-						snapshotID: text(outputs, "snapshotId"), sizeGiB: number(outputs, "size"), finalSnapshot: final}
+					r.volumes[role] = stateVolume{id: resourceID(outputs), zone: text(outputs, "availabilityZone"), finalSnapshot: final}
 					s.runners[runner] = r
 				}
 			}
@@ -154,6 +155,18 @@ func parseStackState(resources map[string]any) stackState {
 				if runner, ok := strings.CutSuffix(name, "-"+role+"-attachment"); ok && isRunnerName(runner) {
 					r := s.runner(runner)
 					r.attached[role] = true
+					r.stopsFirst[role], _ = outputs["stopInstanceBeforeDetaching"].(bool)
+					s.runners[runner] = r
+				}
+			}
+		case typeNameSnapshot:
+			// A zone move's snapshot (runner.go newDataVolume): the volume it was taken of stays,
+			// pending deletion, until the update that makes its replacement finishes, and the
+			// state read leaves out what is pending deletion.
+			for _, role := range dataVolumeRoles {
+				if runner, ok := strings.CutSuffix(name, "-"+role+"-move-snapshot"); ok && isRunnerName(runner) {
+					r := s.runner(runner)
+					r.moveFrom[role] = text(outputs, "volumeId")
 					s.runners[runner] = r
 				}
 			}
@@ -179,7 +192,8 @@ func (s stackState) runner(name string) stateRunner {
 	r, ok := s.runners[name]
 	if !ok {
 		kind, _, _ := strings.Cut(name, "-")
-		r = stateRunner{arch: architectureOfKind(kind), volumes: map[string]stateVolume{}, attached: map[string]bool{}}
+		r = stateRunner{arch: architectureOfKind(kind), volumes: map[string]stateVolume{}, attached: map[string]bool{},
+			stopsFirst: map[string]bool{}, moveFrom: map[string]string{}}
 	}
 	return r
 }
@@ -256,6 +270,20 @@ func (s stackState) volumeIDs() []string {
 	return ids
 }
 
+// pendingMoves lists, by volume id, the volumes a zone move snapshotted and that the state
+// holds no more than as pending deletion: "x86 cache".
+func (s stackState) pendingMoves() map[string]string {
+	moves := map[string]string{}
+	for _, name := range s.names() {
+		for role, id := range s.runners[name].moveFrom {
+			if id != "" && id != s.runners[name].volumes[role].id {
+				moves[id] = name + " " + role
+			}
+		}
+	}
+	return moves
+}
+
 // volumeOwner names the runner and role of a data volume id the state holds.
 func (s stackState) volumeOwner(id string) (runner, role string) {
 	for name, r := range s.runners {
@@ -284,6 +312,18 @@ func (s stackState) zone() string {
 		}
 	}
 	return ""
+}
+
+// skipCheckpointsWarning warns when the CLI saves the state only at the end of an update
+// (PULUMI_SKIP_CHECKPOINTS, pulumi/pkg backend/snapshot.go: no save per step): then a
+// cancelled update leaves resources its state does not record, not even the state id, and
+// this program cannot tell them from another copy's.
+func skipCheckpointsWarning(getenv func(string) string) []string {
+	if v := getenv("PULUMI_SKIP_CHECKPOINTS"); v == "" || v == "0" || strings.EqualFold(v, "false") {
+		return nil
+	}
+	return []string{"PULUMI_SKIP_CHECKPOINTS is set, so the state is saved only when an update ends: one that is cancelled or killed records nothing it made, " +
+		"and the next preview cannot tell what it left from another copy's resources; unset it for pulumi up"}
 }
 
 // stateIDOrNew is the state's id, or a new random one for a stack whose state has none yet.

@@ -122,22 +122,6 @@ func TestARunnerRestoresFromItsOwnHistoryFirst(t *testing.T) {
 	}
 }
 
-// A volume the state holds but EC2 no longer has (deleted, and up --refresh, whose refresh
-// the state read does not see yet) is created anew from a snapshot, never kept as if it
-// existed.
-func TestAVolumeTheStateHoldsButEC2LostIsMadeAnew(t *testing.T) {
-	account := mustDeploy(t, testConfig(keyAmiArm64, "")).next()
-	account.snapshots = append(account.snapshots, snapshotOf(t, account, "x86-cache-id", "snap-own", "2026-12-01T03:00:00Z", nil))
-	account.volumes = slices.DeleteFunc(account.volumes, func(v fakeVolume) bool { return v.id == "x86-cache-id" })
-	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
-	if d.err != nil {
-		t.Fatal(d.err)
-	}
-	if got := str(t, d.find(t, typeVolume, "x86-cache"), "snapshotId"); got != "snap-own" {
-		t.Errorf("the lost cache volume is made from %q, want its own snapshot", got)
-	}
-}
-
 // A first deploy cancelled while AWS created the security group leaves the group, tagged
 // with the state id the state already holds: preview names it as this stack's own, with
 // the import that takes it back, never as a second copy.
@@ -177,7 +161,7 @@ func TestAVolumeTheStateLostIsNamedWithItsImport(t *testing.T) {
 	d := deploy(t, account, "dev", true, cfg)
 	want := "volume x86-cache-id (n3x-x86-runner-cache) carries this stack's state id (n3x:state-id=5eed5eed5eed5eed), but the state does not hold it " +
 		"(pulumi state delete, an import under another name, or an update cancelled while AWS created it); it is runner x86's cache volume, " +
-		"and pulumi up would make a second, empty one beside it. Take it back into the state: pulumi refresh --import-pending-creates " +
+		"and pulumi up would make a second one beside it (from a snapshot, or empty). Take it back into the state: pulumi refresh --import-pending-creates " +
 		"'urn:pulumi:dev::n3x::aws:ebs/volume:Volume::x86-cache' --import-pending-creates x86-cache-id if pulumi warns of its pending create, " +
 		"else pulumi import aws:ebs/volume:Volume x86-cache x86-cache-id --protect=false; or delete it: aws ec2 delete-volume --region us-east-1 --volume-id x86-cache-id"
 	if d.err == nil || !strings.Contains(d.err.Error(), want) {
@@ -311,5 +295,96 @@ func TestTheStateIDIsKeptAndRecordedFirst(t *testing.T) {
 	}
 	if got := tags(t, again.find(t, typeVolume, "x86-cache"))[stateIDTag]; got != "0123456789abcdef" {
 		t.Errorf("volumes carry %q", got)
+	}
+}
+
+// A zone move that failed half-way (the volumes all replaced, runner 2 still on its old
+// instance and old volumes, pending deletion) is named: finishing it goes on with a warning,
+// moving back first is refused, and the old volumes are never called leftovers to delete.
+func TestAnUnfinishedZoneMoveIsNamed(t *testing.T) {
+	two := testConfig(keyAmiArm64, "", keyX86Count, "2")
+	account := mustDeploy(t, two).next()
+	// The move to us-east-1c made the new volumes (the state holds them and their move
+	// snapshots); the old ones stay in us-east-1b, the state holding them only as pending deletion.
+	moved := deploy(t, account.clone(), "dev", false, testConfig(keyAmiArm64, "", keyX86Count, "2", keyAvailabilityZone, "us-east-1c"))
+	if moved.err != nil {
+		t.Fatal(moved.err)
+	}
+	half := moved.next()
+	for i, v := range half.volumes { // the replacements got ids of their own
+		if strings.HasPrefix(v.id, "x86") {
+			half.volumes[i].id = "new-" + v.id
+			half.setStateID(typeVolume+"::"+strings.TrimSuffix(v.id, "-id"), "new-"+v.id)
+		}
+	}
+	for _, v := range account.volumes { // and the old ones are still there
+		if !strings.HasPrefix(v.id, "vol-root-") {
+			half.volumes = append(half.volumes, v)
+		}
+	}
+	half.instances = append(half.instances, account.instances[1])
+	finish := deploy(t, half.clone(), "dev", true, testConfig(keyAmiArm64, "", keyX86Count, "2", keyAvailabilityZone, "us-east-1c"))
+	if finish.err != nil {
+		t.Fatal(finish.err)
+	}
+	want := "a zone move to us-east-1c did not finish: the old data volumes x86-2-cache-id (x86-2 cache, in us-east-1b), x86-2-yocto-id (x86-2 yocto, in us-east-1b), " +
+		"x86-cache-id (x86 cache, in us-east-1b), x86-yocto-id (x86 yocto, in us-east-1b) still exist, pending deletion; pulumi up finishes it"
+	if !slices.ContainsFunc(finish.warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q lack %q", finish.warnings, want)
+	}
+	for _, w := range finish.warnings {
+		if strings.Contains(w, "carries this stack's state id") || strings.Contains(w, "does not run them") || strings.Contains(w, "not attached") {
+			t.Errorf("the unfinished move's volumes or old instance are misnamed: %s", w)
+		}
+	}
+	back := deploy(t, half.clone(), "dev", true, testConfig(keyAmiArm64, "", keyX86Count, "2", keyAvailabilityZone, "us-east-1b"))
+	if back.err == nil || !strings.Contains(back.err.Error(), "n3x:availabilityZone moves the runners to us-east-1b, but a zone move to us-east-1c did not finish") ||
+		!strings.Contains(back.err.Error(), "fix: pulumi config set n3x:availabilityZone us-east-1c") {
+		t.Errorf("moving back before the move finished: err = %v", back.err)
+	}
+}
+
+// An attachment taken back with pulumi import has stop_instance_before_detaching unset: an
+// update that replaces its instance would detach the volume from the running instance, so
+// it stops until an up without the replacement has recorded the setting.
+func TestAnImportedAttachmentIsNotDetachedFromARunningInstance(t *testing.T) {
+	cfg := testConfig(keyAmiArm64, "")
+	account := mustDeploy(t, cfg).next()
+	account.amis["ami-0aaaaaaaaaaaaaaaa"] = fakeAMI{arch: "x86_64", rootSnapshotGiB: 8, imdsSupport: "v2.0"}
+	account.setStateOutput(typeAttachment+"::x86-cache-attachment", "stopInstanceBeforeDetaching", false)
+	if d := deploy(t, account.clone(), "dev", true, cfg); d.err != nil {
+		t.Fatalf("without a replacement: %v", d.err)
+	}
+	d := deploy(t, account.clone(), "dev", true, testConfig(keyAmiArm64, "", keyAmiX86, "ami-0aaaaaaaaaaaaaaaa"))
+	if d.err == nil || !strings.Contains(d.err.Error(), "runner x86: this update replaces its instance, and its cache attachment (x86-cache-attachment, imported) "+
+		"would detach the volume from the running instance without stopping it first") {
+		t.Errorf("err = %v", d.err)
+	}
+}
+
+// PULUMI_SKIP_CHECKPOINTS keeps a cancelled update's resources out of the state: warned.
+func TestSkippedCheckpointsWarn(t *testing.T) {
+	for value, warns := range map[string]bool{"": false, "false": false, "0": false, "true": true, "1": true} {
+		if got := len(skipCheckpointsWarning(func(string) string { return value })) > 0; got != warns {
+			t.Errorf("PULUMI_SKIP_CHECKPOINTS=%q warns %v", value, got)
+		}
+	}
+}
+
+// Without both security group answers, a group of this stack's name is never called
+// another copy's: the lookup that failed warns.
+func TestASecurityGroupLookupThatFailsWarnsAndAccusesNoCopy(t *testing.T) {
+	account := mustDeploy(t, testConfig()).next()
+	stateOnly(account, func(key string) bool { return key == typeStash+"::state-id" })
+	account.volumes, account.instances, account.addresses = nil, nil, nil
+	account.denied = map[string]string{"aws:ec2/getSecurityGroups:getSecurityGroups": "ec2:DescribeSecurityGroups"}
+	d := deploy(t, account, "dev", true, testConfig())
+	if d.err != nil && strings.Contains(d.err.Error(), "another backend") {
+		t.Errorf("a group of this stack's own is called a copy's: %v", d.err)
+	}
+	if !slices.ContainsFunc(d.warnings, func(w string) bool {
+		return strings.HasPrefix(w, "could not look for security groups that this stack made but its state does not hold")
+	}) {
+		t.Errorf("warnings %q", d.warnings)
 	}
 }

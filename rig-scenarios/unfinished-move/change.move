@@ -1,0 +1,1 @@
+n3x:availabilityZone=us-east-1c

@@ -110,9 +110,9 @@ type fakeGroup struct {
 
 // fakeAddress is an allocated Elastic IP.
 type fakeAddress struct {
-	allocationID             string
+	allocationID              string
 	instanceID, associationID string // "" when not associated
-	tags                     map[string]string
+	tags                      map[string]string
 }
 
 // stateEntry is one resource the stack's state holds: its id and its outputs, which carry

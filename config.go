@@ -39,6 +39,7 @@ const (
 	keyGitlabRunnerToken                            = "gitlabRunnerToken"
 	keyGitlabRunnerTokenGraviton                    = "gitlabRunnerTokenGraviton"
 	keyCacheSigningKey                              = "cacheSigningKey"
+	keyCacheSigningPublicKey                        = "cacheSigningPublicKey"
 	keySnapshotRetentionDays                        = "snapshotRetentionDays"
 	defaultSnapshotRetentionDays                    = 7
 	maxSnapshotRetentionDays                        = 90
@@ -106,12 +107,14 @@ var configKeys = []configKey{
 		description: "Number of x86_64 runners (1-10). Runner 1 keeps the names and outputs of a stack without counts."},
 	{name: keyGravitonCount, typ: configTypeInt, def: "1",
 		description: "Number of Graviton runners (1-10); counts only when amiArm64 is set."},
+	{name: keyCacheSigningPublicKey, typ: configTypeString,
+		description: "Public half of the Nix binary-cache signing key (name:base64, the .pk of nix-store --generate-binary-cache-key), for the cacheSigningPublicKey output; the secret half goes in SSM (docs/ci-iam.md). Empty: none."},
 	{name: keyGitlabRunnerToken, typ: configTypeString, secret: true,
-		description: "Secret. GitLab runner authentication token (glrt-...) every runner registers with; stored as an SSM SecureString parameter. Empty: no token parameter."},
+		description: "Deprecated, for stacks of earlier versions: keeps the GitLab runner token in the stack's config and state, which every preview decrypts. Put it in SSM instead (docs/ci-iam.md)."},
 	{name: keyGitlabRunnerTokenGraviton, typ: configTypeString, secret: true,
-		description: "Secret. Runner authentication token (glrt-...) for the Graviton runners when they are a separate runner in GitLab. Empty: they use gitlabRunnerToken."},
+		description: "Deprecated, like gitlabRunnerToken: the Graviton runners' own token. Put it in SSM instead (docs/ci-iam.md)."},
 	{name: keyCacheSigningKey, typ: configTypeString, secret: true,
-		description: "Secret. Nix binary-cache secret key (name:base64, from nix-store --generate-binary-cache-key) for every runner's Harmonia; stored in SSM. Empty: none."},
+		description: "Deprecated, like gitlabRunnerToken: the Nix binary-cache secret key. Put it in SSM and its public half in cacheSigningPublicKey instead (docs/ci-iam.md)."},
 	{name: keySnapshotRetentionDays, typ: configTypeInt, def: strconv.Itoa(defaultSnapshotRetentionDays),
 		description: "Days of daily snapshots of every data volume (Amazon Data Lifecycle Manager), 0-90; 0 turns the policy off."},
 }
@@ -150,29 +153,32 @@ var (
 
 // Config is the whole, validated n3x configuration of one stack.
 type Config struct {
-	AmiX86               string
-	AmiArm64             string // empty: no Graviton runner
-	SSHPublicKey         string
-	SSHCidrBlocks        []netip.Prefix // empty: nothing from outside (n3x:sshCidrBlocks none)
-	InstanceTypeX86      string
-	InstanceTypeGraviton string
-	RootVolumeSize       int
-	CacheVolume          VolumeConfig
-	YoctoVolume          VolumeConfig
-	AvailabilityZone     string // empty: chosen from the region at deploy time
-	SubnetID             string // empty: the region's default VPC
-	NamePrefix           string // prefix of every physical name
-	ProtectVolumes       bool
-	WorkingHours         workingHours // zero: always on
-	Capacity             string       // capacityOnDemand or capacitySpot
-	X86Count             int
-	GravitonCount        int               // counts only with AmiArm64
-	RunnerTokens         map[string]string // by EC2 architecture (x86_64, arm64); absent: no token
-	CacheSigningKey      *signingKey       // nil: none
-	SnapshotRetention    int               // days; 0: no snapshot policy
-	Region               string            // aws:region, for prices and ARNs
-	DefaultTags          map[string]string // aws:defaultTags.tags, which the provider adds to every resource
-	StateID              string            // this stack's state id (state.go), which the resources it can leave behind carry
+	AmiX86                string
+	AmiArm64              string // empty: no Graviton runner
+	SSHPublicKey          string
+	SSHCidrBlocks         []netip.Prefix // empty: nothing from outside (n3x:sshCidrBlocks none)
+	InstanceTypeX86       string
+	InstanceTypeGraviton  string
+	RootVolumeSize        int
+	CacheVolume           VolumeConfig
+	YoctoVolume           VolumeConfig
+	AvailabilityZone      string // empty: chosen from the region at deploy time
+	SubnetID              string // empty: the region's default VPC
+	NamePrefix            string // prefix of every physical name
+	ProtectVolumes        bool
+	WorkingHours          workingHours // zero: always on
+	Capacity              string       // capacityOnDemand or capacitySpot
+	X86Count              int
+	GravitonCount         int               // counts only with AmiArm64
+	RunnerTokens          map[string]string // deprecated config secrets, by EC2 architecture (x86_64, arm64); absent: none
+	CacheSigningKey       *signingKey       // deprecated config secret; nil: none
+	CacheSigningPublicKey string            // name:base64 for nix.conf, "" without a key
+	LegacySecretKeys      []string          // the deprecated secret keys that are set
+	publicKeySet          bool              // n3x:cacheSigningPublicKey is set, not derived
+	SnapshotRetention     int               // days; 0: no snapshot policy
+	Region                string            // aws:region, for prices and ARNs
+	DefaultTags           map[string]string // aws:defaultTags.tags, which the provider adds to every resource
+	StateID               string            // this stack's state id (state.go), which the resources it can leave behind carry
 }
 
 // VolumeConfig is the size and gp3 performance of one data volume.
@@ -217,6 +223,14 @@ func loadConfig(src configSource) (Config, error) {
 		CacheSigningKey:      r.cacheSigningKey(),
 	}
 	cfg.RunnerTokens = r.runnerTokens(cfg.AmiArm64 != "")
+	cfg.CacheSigningPublicKey = r.cacheSigningPublicKey(cfg.CacheSigningKey)
+	cfg.publicKeySet = r.raw(keyCacheSigningPublicKey) != ""
+	cfg.publicKeySet = r.raw(keyCacheSigningPublicKey) != ""
+	for _, key := range []string{keyGitlabRunnerToken, keyGitlabRunnerTokenGraviton, keyCacheSigningKey} {
+		if r.raw(key) != "" {
+			cfg.LegacySecretKeys = append(cfg.LegacySecretKeys, key)
+		}
+	}
 	cfg.NamePrefix = r.namePrefix(src.stack)
 	if len(r.problems) > 0 {
 		return cfg, r.problems
@@ -497,6 +511,35 @@ func (r *configReader) cacheSigningKey() *signingKey {
 		return nil
 	}
 	return key
+}
+
+// cacheSigningPublicKey reads the cache's public key, for clients' nix.conf: the key set,
+// or the public half of the deprecated secret key; both set must agree.
+func (r *configReader) cacheSigningPublicKey(secret *signingKey) string {
+	raw := r.raw(keyCacheSigningPublicKey)
+	if raw == "" {
+		if secret != nil {
+			return secret.publicKey()
+		}
+		return ""
+	}
+	if r.privateKey(keyCacheSigningPublicKey, raw) {
+		return ""
+	}
+	if problem := checkSigningPublicKey(raw); problem != "" {
+		fix := placeholderFix(keyCacheSigningPublicKey, `"$(cat <cache-name>.pk)"`)
+		if strings.Contains(problem, "secret key") {
+			fix = rmFix(keyCacheSigningPublicKey) + " && " + fix
+		}
+		r.fail(keyCacheSigningPublicKey, fix, "%s", problem)
+		return ""
+	}
+	if secret != nil && secret.publicKey() != raw {
+		r.fail(keyCacheSigningPublicKey, setFix(keyCacheSigningPublicKey, secret.publicKey()),
+			"is not the public half of n3x:%s; set the one that is", keyCacheSigningKey)
+		return ""
+	}
+	return raw
 }
 
 // namePrefix prefixes every physical AWS name. Unset, the dev stack keeps the spec's

@@ -24,6 +24,18 @@ type runnerIdentity struct {
 // makes it one path per stack.
 func parameterPath(cfg Config) string { return "/" + runnerRoleName(cfg) + "/" }
 
+// runnerParameterNames are the SSM parameters the runners read at boot, by what each holds:
+// each architecture's GitLab runner token and the Nix cache signing key. The operator writes
+// them (aws ssm put-parameter --type SecureString, docs/ci-iam.md), so their values never
+// enter the stack's configuration or state, which every preview decrypts.
+func runnerParameterNames(cfg Config) map[string]string {
+	names := map[string]string{"cache-signing-key": parameterPath(cfg) + "cache-signing-key"}
+	for _, a := range architectures(cfg) {
+		names["gitlab-runner-token/"+a.arch] = parameterPath(cfg) + "gitlab-runner-token/" + a.arch
+	}
+	return names
+}
+
 // Session Manager's actions for the agent on the instance, the minimum AWS documents for
 // sessions without logging ("Create a custom IAM role for Session Manager"). Not
 // AmazonSSMManagedInstanceCore: it also grants ssm:GetParameter(s) on every parameter.
@@ -33,42 +45,43 @@ var sessionManagerActions = []string{
 	"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
 }
 
-// newRunnerIdentity creates the runners' role, which only EC2 may assume, its instance
-// profile, and a SecureString parameter per secret: the GitLab runner authentication token
-// per architecture and the Nix cache signing key. The role may read exactly those
-// parameters, by ARN, and take Session Manager sessions; nothing else.
+// newRunnerIdentity creates the runners' role, which only EC2 may assume, and its instance
+// profile. The role may read exactly this stack's parameters, by ARN, and take Session
+// Manager sessions; nothing else. A secret still set in the configuration by an earlier
+// version (n3x:gitlabRunnerToken, n3x:cacheSigningKey) keeps its SecureString parameter as
+// before, retained on delete: removing the key leaves the parameter, and its value, in SSM,
+// and takes it out of the stack (legacySecretWarnings).
 func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts) (runnerIdentity, error) {
 	name := runnerRoleName(cfg)
-	secrets := map[string]string{} // parameter name -> value
+	identity := runnerIdentity{parameters: runnerParameterNames(cfg), publicKey: cfg.CacheSigningPublicKey}
+	legacy := map[string]string{} // parameter name -> value, from the configuration
 	for arch, token := range cfg.RunnerTokens {
-		secrets[parameterPath(cfg)+"gitlab-runner-token/"+arch] = token
+		legacy[parameterPath(cfg)+"gitlab-runner-token/"+arch] = token
 	}
-	identity := runnerIdentity{parameters: map[string]string{}}
 	if cfg.CacheSigningKey != nil {
-		secrets[parameterPath(cfg)+"cache-signing-key"] = cfg.CacheSigningKey.secretValue()
-		identity.publicKey = cfg.CacheSigningKey.publicKey()
+		legacy[parameterPath(cfg)+"cache-signing-key"] = cfg.CacheSigningKey.secretValue()
 	}
-	var parameterARNs []string
-	for _, parameter := range slices.Sorted(maps.Keys(secrets)) {
+	for _, parameter := range slices.Sorted(maps.Keys(legacy)) {
 		logical := "parameter" + parameter[len(parameterPath(cfg))-1:]
 		if _, err := ssm.NewParameter(ctx, logical, &ssm.ParameterArgs{
 			Name:        pulumi.String(parameter),
 			Type:        pulumi.String("SecureString"),
-			Value:       pulumi.ToSecret(pulumi.String(secrets[parameter])).(pulumi.StringOutput),
+			Value:       pulumi.ToSecret(pulumi.String(legacy[parameter])).(pulumi.StringOutput),
 			Description: pulumi.String("n3x runners: read at boot with the runner role (docs/ami.md)"),
 			Tags:        sharedTags(ctx, parameter),
-		}); err != nil {
+		}, pulumi.RetainOnDelete(true)); err != nil {
 			return runnerIdentity{}, fmt.Errorf("parameter %s: %w", parameter, err)
 		}
-		identity.parameters[parameter[len(parameterPath(cfg)):]] = parameter
+	}
+	var parameterARNs []string
+	for _, parameter := range slices.Sorted(maps.Values(identity.parameters)) {
 		// SSM parameter ARNs drop the name's leading slash (SSM user guide, parameter ARNs).
 		parameterARNs = append(parameterARNs, fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", account.partition, cfg.Region, account.accountID, parameter))
 	}
-	statements := []policyStatement{{Effect: "Allow", Action: sessionManagerActions, Resource: "*"}}
-	if len(parameterARNs) > 0 {
-		statements = append(statements, policyStatement{Effect: "Allow", Action: []string{"ssm:GetParameter", "ssm:GetParameters"}, Resource: parameterARNs})
-	}
-	permissions, err := policyJSON(statements...)
+	permissions, err := policyJSON(
+		policyStatement{Effect: "Allow", Action: sessionManagerActions, Resource: "*"},
+		policyStatement{Effect: "Allow", Action: []string{"ssm:GetParameter", "ssm:GetParameters"}, Resource: parameterARNs},
+	)
 	if err != nil {
 		return runnerIdentity{}, err
 	}
@@ -92,10 +105,27 @@ func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts) (r
 	return identity, nil
 }
 
+// legacySecretWarnings name each secret an earlier version kept in the configuration, with
+// the move out of it: remove the key and pulumi up (its parameter, retained on delete, stays
+// in SSM with its value), then rotate it, since the stack's history still holds the old one.
+func legacySecretWarnings(cfg Config) []string {
+	var warnings []string
+	for _, key := range cfg.LegacySecretKeys {
+		fix := rmFix(key)
+		if key == keyCacheSigningKey && !cfg.publicKeySet {
+			fix = setFix(keyCacheSigningPublicKey, cfg.CacheSigningKey.publicKey()) + " && " + fix
+		}
+		warnings = append(warnings, fmt.Sprintf("n3x:%s keeps a secret in this stack's configuration and state, which every preview decrypts, merge requests' too; "+
+			"move it out: %s && pulumi up (its SSM parameter stays, with its value: this version keeps it when the key goes), then rotate it "+
+			"(docs/ci-iam.md, Stack secrets)", key, fix))
+	}
+	return warnings
+}
+
 // outputs are the names of the parameters, for the runners' configuration, and the cache's
 // public key, for every client's nix.conf; never a secret.
 func (i runnerIdentity) outputs() map[string]pulumi.Input {
-	parameters := pulumi.StringMap{}
+	parameters := pulumi.StringMap{} // by what each holds
 	for what, name := range i.parameters {
 		parameters[what] = pulumi.String(name)
 	}

@@ -14,7 +14,7 @@ import (
 func TestRunnersHaveOneIdentity(t *testing.T) {
 	for _, capacity := range []string{capacityOnDemand, capacitySpot} {
 		t.Run(capacity, func(t *testing.T) {
-			d := mustDeploy(t, testConfig(keyCapacity, capacity, keyGitlabRunnerToken, "glrt-first", keyX86Count, "2"))
+			d := mustDeploy(t, testConfig(keyCapacity, capacity, keyX86Count, "2"))
 			role := d.find(t, typeRole, "runner-role")
 			profile := d.find(t, typeInstanceProfile, "runner-profile")
 			if str(t, role, "name") != "n3x-runner" || str(t, profile, "name") != "n3x-runner" || str(t, profile, "role") != "n3x-runner" {
@@ -36,13 +36,12 @@ func TestRunnersHaveOneIdentity(t *testing.T) {
 			if err := json.Unmarshal([]byte(str(t, policy, "policy")), &permissions); err != nil {
 				t.Fatal(err)
 			}
-			arn := func(arch string) string {
-				return "arn:aws:ssm:us-east-1:" + testAccount + ":parameter/n3x-runner/gitlab-runner-token/" + arch
-			}
+			arn := func(name string) string { return "arn:aws:ssm:us-east-1:" + testAccount + ":parameter/n3x-runner/" + name }
 			want := []policyStatement{
 				{Effect: "Allow", Action: []any{"ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
 					"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}, Resource: "*"},
-				{Effect: "Allow", Action: []any{"ssm:GetParameter", "ssm:GetParameters"}, Resource: []any{arn("arm64"), arn("x86_64")}},
+				{Effect: "Allow", Action: []any{"ssm:GetParameter", "ssm:GetParameters"},
+					Resource: []any{arn("cache-signing-key"), arn("gitlab-runner-token/arm64"), arn("gitlab-runner-token/x86_64")}},
 			}
 			if !equalJSON(t, permissions.Statement, want) {
 				t.Errorf("the role may\n%+v\nwant\n%+v", permissions.Statement, want)
@@ -68,28 +67,72 @@ func TestRunnersHaveOneIdentity(t *testing.T) {
 	}
 }
 
-// Without secrets the role may only take Session Manager sessions.
-func TestIdentityWithoutSecrets(t *testing.T) {
-	d := mustDeploy(t, testConfig())
+// The secrets never enter the stack: the operator writes them to SSM, and the stack makes no
+// parameter, grants the role read on exactly the names the runners read, and names them in
+// its outputs; the cache's public key is plain configuration.
+func TestSecretsStayOutOfTheStack(t *testing.T) {
+	_, public := testSigningKey(t)
+	d := mustDeploy(t, testConfig(keyCacheSigningPublicKey, public))
 	if n := len(d.ofType(typeParameter)); n != 0 {
-		t.Errorf("%d parameters without secrets", n)
+		t.Errorf("%d parameters made by the stack", n)
 	}
-	var permissions policyDocument
-	if err := json.Unmarshal([]byte(str(t, d.find(t, typeRolePolicy, "runner-role-permissions"), "policy")), &permissions); err != nil {
-		t.Fatal(err)
+	wantNames := map[string]any{"gitlab-runner-token/x86_64": "/n3x-runner/gitlab-runner-token/x86_64",
+		"gitlab-runner-token/arm64": "/n3x-runner/gitlab-runner-token/arm64", "cache-signing-key": "/n3x-runner/cache-signing-key"}
+	if !maps.Equal(d.outputs["runnerParameters"].(map[string]any), wantNames) {
+		t.Errorf("runnerParameters %v, want %v", d.outputs["runnerParameters"], wantNames)
 	}
-	if len(permissions.Statement) != 1 || strings.Contains(fmt.Sprint(permissions.Statement), "GetParameter") {
-		t.Errorf("permissions %+v", permissions.Statement)
+	if d.outputs["cacheSigningPublicKey"] != public {
+		t.Errorf("cacheSigningPublicKey %v", d.outputs["cacheSigningPublicKey"])
 	}
-	if d.outputs["cacheSigningPublicKey"] != nil || len(d.outputs["runnerParameters"].(map[string]any)) != 0 {
-		t.Errorf("outputs %v %v", d.outputs["cacheSigningPublicKey"], d.outputs["runnerParameters"])
+	for _, w := range d.warnings {
+		if strings.Contains(w, "keeps a secret") {
+			t.Errorf("warns without a secret in the configuration: %s", w)
+		}
+	}
+	x86Only := mustDeploy(t, testConfig(keyAmiArm64, ""))
+	if _, ok := x86Only.outputs["runnerParameters"].(map[string]any)["gitlab-runner-token/arm64"]; ok {
+		t.Error("an x86-only stack names a Graviton token")
+	}
+	if x86Only.outputs["cacheSigningPublicKey"] != nil {
+		t.Error("a public key without one configured")
 	}
 }
 
-// The secrets go into SecureString parameters under the stack's path, as secrets; the
-// outputs name the parameters and give the cache's public key, and no secret is anywhere
+// A stack of an earlier version keeps its secrets in the configuration until the operator
+// moves them: their parameters stay as they were, now retained on delete, so removing the key
+// leaves the parameter (and its value) in SSM; each key warns with the move.
+func TestLegacySecretsKeepTheirParametersUntilMoved(t *testing.T) {
+	secret, public := testSigningKey(t)
+	d := mustDeploy(t, testConfig(keyGitlabRunnerToken, "glrt-legacy", keyCacheSigningKey, secret))
+	for _, p := range d.ofType(typeParameter) {
+		if !p.rpc.GetRetainOnDelete() {
+			t.Errorf("%s is not retained on delete: removing the key would delete the runners' secret", p.name)
+		}
+	}
+	if n := len(d.ofType(typeParameter)); n != 3 {
+		t.Errorf("%d legacy parameters, want the x86, Graviton and signing key ones", n)
+	}
+	wants := []string{
+		"n3x:gitlabRunnerToken keeps a secret in this stack's configuration and state, which every preview decrypts, merge requests' too; " +
+			"move it out: pulumi config rm n3x:gitlabRunnerToken && pulumi up (its SSM parameter stays, with its value: this version keeps it when the key goes), " +
+			"then rotate it (docs/ci-iam.md, Stack secrets)",
+		"n3x:cacheSigningKey keeps a secret in this stack's configuration and state, which every preview decrypts, merge requests' too; " +
+			"move it out: pulumi config set n3x:cacheSigningPublicKey " + shellQuote(public) + " && pulumi config rm n3x:cacheSigningKey && pulumi up",
+	}
+	for _, want := range wants {
+		if !slices.ContainsFunc(d.warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("warnings %q lack %q", d.warnings, want)
+		}
+	}
+	if d.outputs["cacheSigningPublicKey"] != public {
+		t.Errorf("cacheSigningPublicKey %v", d.outputs["cacheSigningPublicKey"])
+	}
+}
+
+// The legacy secrets go into SecureString parameters under the stack's path, as secrets;
+// the outputs name the parameters and give the cache's public key, and no secret is anywhere
 // but in the parameters' values.
-func TestSecretsGoToParametersAndNeverOut(t *testing.T) {
+func TestLegacySecretsGoToParametersAndNeverOut(t *testing.T) {
 	secret, public := testSigningKey(t)
 	tokenX86, tokenArm := "glrt-x86-secret-token", "glrt-arm-secret-token"
 	d := mustDeploy(t, testConfig(keyGitlabRunnerToken, tokenX86, keyGitlabRunnerTokenGraviton, tokenArm, keyCacheSigningKey, secret))

@@ -85,10 +85,9 @@ func TestSpotRunners(t *testing.T) {
 		if got := ec2TagsOn(t, d, tc.runner+"-runner-tag-", instanceID); !maps.Equal(got, wantInstance) {
 			t.Errorf("%s instance tags %v, want %v", tc.runner, got, wantInstance)
 		}
-		wantRoot := maps.Clone(wantInstance)
-		delete(wantRoot, stateIDTag) // a root volume goes with its instance: never a leftover
-		wantRoot["Name"] += "-root"
-		wantRoot["Purpose"] = "nixos-system"
+		// Its root volume only the tags that claim nothing (the deploy policy lets them on any
+		// volume): no Project, Stack, state id or default tags.
+		wantRoot := map[string]string{"Name": "n3x-" + tc.runner + "-runner-root", "Arch": tc.arch, "Role": "build-runner", "Purpose": "nixos-system"}
 		if got := ec2TagsOn(t, d, tc.runner+"-root-tag-", "vol-root-"+tc.runner+"-runner"); !maps.Equal(got, wantRoot) {
 			t.Errorf("%s root volume tags %v, want %v", tc.runner, got, wantRoot)
 		}

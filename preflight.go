@@ -84,7 +84,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	if len(found) > 0 {
 		return preflightResult{spotPrices: spotPrices}, configProblems(found)
 	}
-	warnings = slices.Concat(skipCheckpointsWarning(os.Getenv), configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
+	warnings = slices.Concat(skipCheckpointsWarning(os.Getenv), legacySecretWarnings(cfg), configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
 	var notes []string
 	for _, spec := range runnerSpecs(cfg) {
 		for _, role := range dataVolumeRoles {

@@ -172,11 +172,12 @@ func urnTypeAndName(urn string) string {
 // and root volume's tags, and what names the instance.
 func spotRunnerReplaced(runner string, defaultTags ...string) []string {
 	names := []string{runner + "-address-association", runner + "-cache-attachment", runner + "-runner"}
-	for _, key := range slices.Concat([]string{"Arch", "Name", "Project", "Role", "Stack"}, defaultTags) {
-		names = append(names, runner+"-runner-tag-"+key, runner+"-root-tag-"+key)
+	for _, key := range slices.Concat([]string{"Arch", "Name", "Project", "Role", "Stack", stateIDTag}, defaultTags) {
+		names = append(names, runner+"-runner-tag-"+key)
 	}
-	names = append(names, runner+"-runner-tag-"+stateIDTag)
-	names = append(names, runner+"-root-tag-Purpose")
+	for _, key := range unclaimingKeys {
+		names = append(names, runner+"-root-tag-"+key)
+	}
 	return append(names, runner+"-yocto-attachment")
 }
 

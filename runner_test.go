@@ -255,7 +255,8 @@ func TestUnsettingGravitonRemovesOnlyItsResources(t *testing.T) {
 		if graviton == remaining {
 			t.Errorf("%s %s: graviton=%v but still registered=%v", r.typ, r.name, graviton, remaining)
 		}
-		if remaining && !r.inputs.DeepEquals(x86Only.find(t, r.typ, r.name).inputs) {
+		// The runner role stops reading the Graviton token, in place.
+		if remaining && r.name != "runner-role-permissions" && !r.inputs.DeepEquals(x86Only.find(t, r.typ, r.name).inputs) {
 			t.Errorf("%s %s inputs change when the Graviton runner goes", r.typ, r.name)
 		}
 	}

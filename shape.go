@@ -174,6 +174,24 @@ func owned(cfg Config, tags pulumi.StringMap) pulumi.StringMap {
 	return tags
 }
 
+// unclaimingKeys are the tags the deploy role may put on any volume (iam/deploy-policy.json):
+// a Spot runner's root volume is untagged when the request has launched it (#38821), and EC2
+// has no condition key that ties a volume to its instance, so tagging it cannot be scoped.
+// None of them is a key the policy reads as this stack's (Project, Stack): tagging a foreign
+// volume with them claims nothing.
+var unclaimingKeys = []string{"Name", "Arch", "Role", "Purpose"}
+
+// unclaimingTags are the tags among unclaimingKeys.
+func unclaimingTags(tags pulumi.StringMap) pulumi.StringMap {
+	kept := pulumi.StringMap{}
+	for _, key := range unclaimingKeys {
+		if value, ok := tags[key]; ok {
+			kept[key] = value
+		}
+	}
+	return kept
+}
+
 // withoutStateID is a copy of tags without the state id.
 func withoutStateID(tags pulumi.StringMap) pulumi.StringMap {
 	copied := maps.Clone(tags)

@@ -41,6 +41,25 @@ func parseSigningKey(raw string) (*signingKey, error) {
 	return &signingKey{name: name, secret: key}, nil
 }
 
+// checkSigningPublicKey says what is wrong with a Nix binary-cache public key ("name:" and
+// the base64 of 32 bytes), or "" when nothing is.
+func checkSigningPublicKey(raw string) string {
+	name, encoded, found := strings.Cut(raw, ":")
+	key, err := base64.StdEncoding.DecodeString(encoded)
+	switch {
+	case !found || name == "" || strings.ContainsAny(name, " \t\n"):
+		return "must be a name, a colon and the base64 key, such as cache.example.org-1:…, as the .pk file holds it"
+	case err != nil:
+		return "is not a Nix public key: the part after the colon is not base64"
+	case len(key) == ed25519.PrivateKeySize:
+		return "holds 64 bytes: that is the secret key (.sk), now in plain text in the stack's file; remove it (and rotate the key if that file was shared), " +
+			"put the secret key in SSM (docs/ci-iam.md) and its public key (.pk) here"
+	case len(key) != ed25519.PublicKeySize:
+		return fmt.Sprintf("holds %d bytes, a Nix public key holds %d", len(key), ed25519.PublicKeySize)
+	}
+	return ""
+}
+
 // secretValue is the key as Nix reads it, for the SSM parameter only.
 func (k *signingKey) secretValue() string {
 	return k.name + ":" + base64.StdEncoding.EncodeToString(k.secret)

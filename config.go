@@ -78,7 +78,7 @@ var configKeys = []configKey{
 	{name: keyInstanceTypeX86, typ: configTypeString, def: "c6i.2xlarge", description: "EC2 instance type of the x86_64 runners."},
 	{name: keyInstanceTypeGraviton, typ: configTypeString, def: "c7g.2xlarge", description: "EC2 instance type of the Graviton runners."},
 	{name: keyRootVolumeSize, typ: configTypeInt, def: "50",
-		description: "Root (NixOS system) gp3 volume size in GiB; at least the AMI's snapshot size."},
+		description: "Root (NixOS system) gp3 volume size in GiB; at least the AMI's snapshot size. A change replaces the runners, keeping their data volumes and addresses."},
 	{name: keyCacheVolumeSize, typ: configTypeInt, def: "500",
 		description: "ZFS /nix/store cache gp3 volume size in GiB (/dev/sdf). Can grow, never shrink."},
 	{name: keyCacheVolumeIops, typ: configTypeInt, def: "3000",

@@ -36,7 +36,9 @@ func TestRunnersHaveOneIdentity(t *testing.T) {
 			if err := json.Unmarshal([]byte(str(t, policy, "policy")), &permissions); err != nil {
 				t.Fatal(err)
 			}
-			arn := func(name string) string { return "arn:aws:ssm:us-east-1:" + testAccount + ":parameter/n3x-runner/" + name }
+			arn := func(name string) string {
+				return "arn:aws:ssm:us-east-1:" + testAccount + ":parameter/n3x-runner/" + name
+			}
 			want := []policyStatement{
 				{Effect: "Allow", Action: []any{"ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
 					"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}, Resource: "*"},

@@ -29,7 +29,8 @@ const spotRequestValidUntil = "2035-12-31T23:59:59Z"
 // state holds, "" when the instance stays (updated in place or not at all). It follows the
 // inputs this program varies and the provider's rules for them (replacementRules in
 // replacement_test.go): on demand, ami, availability_zone, subnet_id and key_name force a new
-// instance while instance_type, root size and the profile update in place (ec2_instance.go);
+// instance while instance_type and the profile update in place (ec2_instance.go), and a root
+// size replaces it (ReplaceOnChanges here);
 // a Spot request replaces on any argument (ec2_spot_instance_request.go) and on any root
 // device change (ReplaceOnChanges here); a change of capacity is another resource type.
 func launchReason(cfg Config, spec runnerSpec, held stateInstance, p placement) string {
@@ -47,7 +48,7 @@ func launchReason(cfg Config, spec runnerSpec, held stateInstance, p placement) 
 		return "subnet " + p.SubnetID
 	case spot && held.instanceType != "" && held.instanceType != spec.instanceType:
 		return "instance type " + spec.instanceType
-	case spot && held.rootSizeGiB != 0 && held.rootSizeGiB != cfg.RootVolumeSize:
+	case held.rootSizeGiB != 0 && held.rootSizeGiB != cfg.RootVolumeSize:
 		return fmt.Sprintf("root volume %d GiB", cfg.RootVolumeSize)
 	case spot && held.profile == "":
 		return "instance profile " + runnerRoleName(cfg)
@@ -92,7 +93,10 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 		IamInstanceProfile: s.profile,
 		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 			VolumeType: pulumi.String("gp3"), VolumeSize: s.rootSizeGiB, Encrypted: pulumi.Bool(true),
-			DeleteOnTermination: pulumi.Bool(true), Tags: s.rootTags,
+			// Set by CreateTags after the launch, on a volume that has no tags yet
+			// (ec2_instance.go, resourceInstanceCreate: blockDeviceTagsToCreate), so only the
+			// tags that claim nothing, which the deploy role may set on any volume.
+			DeleteOnTermination: pulumi.Bool(true), Tags: unclaimingTags(s.rootTags),
 		},
 		// IMDSv2 only: a token is required, so SSRF through the proxies cannot read credentials.
 		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{HttpEndpoint: pulumi.String("enabled"), HttpTokens: pulumi.String("required")},
@@ -103,7 +107,10 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 	if cfg.SubnetID != "" {
 		args.SubnetId = s.subnet
 	}
-	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", args, opts...)
+	// A bigger root replaces the instance, like a new AMI, rather than growing the root volume
+	// in place (ModifyVolume): the root volume carries no tag of this stack that the deploy
+	// role could be scoped to (unclaimingTags).
+	instance, err := ec2.NewInstance(ctx, spec.name+"-runner", args, append(opts, pulumi.ReplaceOnChanges([]string{"rootBlockDevice.volumeSize"}))...)
 	if err != nil {
 		return machine{}, fmt.Errorf("instance %s: %w", name, err)
 	}
@@ -165,15 +172,19 @@ func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineS
 		logical string
 		id      pulumi.StringOutput
 		tags    pulumi.StringMap
+		opts    []pulumi.ResourceOption
 	}{
-		{spec.name + "-runner-tag-", request.SpotInstanceId, instanceTags},
-		{spec.name + "-root-tag-", request.RootBlockDevice.VolumeId().Elem(), rootTags},
+		{spec.name + "-runner-tag-", request.SpotInstanceId, instanceTags, nil},
+		// Left on the volume when the tag goes: the volume goes with its instance
+		// (DeleteOnTermination), and the deploy role may not take tags off a volume that
+		// carries none of this stack's (iam/deploy-policy.json).
+		{spec.name + "-root-tag-", request.RootBlockDevice.VolumeId().Elem(), rootTags, []pulumi.ResourceOption{pulumi.RetainOnDelete(true)}},
 	}
 	for _, target := range targets {
 		for _, key := range slices.Sorted(maps.Keys(target.tags)) {
 			if _, err := ec2.NewTag(ctx, target.logical+key, &ec2.TagArgs{
 				ResourceId: target.id, Key: pulumi.String(key), Value: target.tags[key],
-			}); err != nil {
+			}, target.opts...); err != nil {
 				return machine{}, fmt.Errorf("tag %s of %s: %w", key, name, err)
 			}
 		}

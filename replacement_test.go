@@ -168,6 +168,11 @@ func urnTypeAndName(urn string) string {
 	return typ[strings.LastIndex(typ, "$")+1:] + "::" + parts[len(parts)-1]
 }
 
+// runnerReplaced is what replacing an on-demand runner replaces: its instance and what names it.
+func runnerReplaced(runner string) []string {
+	return []string{runner + "-address-association", runner + "-cache-attachment", runner + "-runner", runner + "-yocto-attachment"}
+}
+
 // spotRunnerReplaced is what replacing a Spot runner replaces: its request, its instance's
 // and root volume's tags, and what names the instance.
 func spotRunnerReplaced(runner string, defaultTags ...string) []string {
@@ -233,7 +238,9 @@ func TestChangesReplaceOnlyWhatTheReadmePromises(t *testing.T) {
 		{"Graviton instance type", both, append(both, keyInstanceTypeGraviton, "c7g.4xlarge"), nil, nil},
 		{"bigger cache volume", both, append(both, keyCacheVolumeSize, "800"), nil, nil},
 		{"faster yocto volume", both, append(both, keyYoctoVolumeIops, "6000", keyYoctoVolumeThroughput, "500"), nil, nil},
-		{"bigger root volume", both, append(both, keyRootVolumeSize, "80"), nil, nil},
+		// The root volume carries no tag of this stack, so the deploy role cannot grow it in
+		// place (ModifyVolume): a bigger root is a new runner, like a new AMI.
+		{"bigger root volume", both, append(both, keyRootVolumeSize, "80"), nil, slices.Concat(runnerReplaced("graviton"), runnerReplaced("x86"))},
 		{"narrower CIDRs", both, append(both, keySSHCidrBlocks, "198.51.100.0/24"), nil, nil},
 		{"no CIDRs", both, append(both, keySSHCidrBlocks, "none"), nil, nil},
 		{"volumes protected", both, append(both, keyProtectVolumes, "true"), nil, nil},
@@ -242,8 +249,7 @@ func TestChangesReplaceOnlyWhatTheReadmePromises(t *testing.T) {
 		{"AWS now offers Graviton in the first zone", both, both, func(a *fakeAWS) { a.offerings["c7g.2xlarge"] = a.zones }, nil},
 		{"new snapshots of every kind", both, both, addSnapshotsOfEveryKind, nil},
 		{"new SSH key", both, append(both, keySSHPublicKey, testSSHKeyRotated), nil, []string{"runner-key"}},
-		{"new x86 AMI", both, append(both, keyAmiX86, newAMI), nil,
-			[]string{"x86-address-association", "x86-cache-attachment", "x86-runner", "x86-yocto-attachment"}},
+		{"new x86 AMI", both, append(both, keyAmiX86, newAMI), nil, runnerReplaced("x86")},
 		{"working hours", both, append(both, keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin"), nil, nil},
 		{"Spot: new SSH key", spot, append(spot, keySSHPublicKey, testSSHKeyRotated), nil, []string{"runner-key"}},
 		{"Spot: working hours", spot, append(spot, keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin"), nil, nil},

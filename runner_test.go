@@ -54,9 +54,9 @@ func TestRunnerInstances(t *testing.T) {
 			if got := tags(t, instance); !maps.Equal(got, wantTags) {
 				t.Errorf("tags = %v, want %v", got, wantTags)
 			}
-			delete(wantTags, stateIDTag) // a root volume goes with its instance: never a leftover
-			wantTags["Name"] += "-root"
-			wantTags["Purpose"] = "nixos-system"
+			// Tagged after the launch, so only with the tags that claim nothing, which the
+			// deploy role may put on any volume: no Project, Stack or state id.
+			wantTags = map[string]string{"Name": "n3x-" + tc.runner + "-runner-root", "Arch": tc.arch, "Role": "build-runner", "Purpose": "nixos-system"}
 			if got := tags(t, instance, "rootBlockDevice"); !maps.Equal(got, wantTags) {
 				t.Errorf("root volume tags = %v, want %v", got, wantTags)
 			}
@@ -70,8 +70,9 @@ func TestRunnerInstances(t *testing.T) {
 			}
 			// Replacement order belongs to the attachments; the instance keeps the
 			// default create-before-delete so the old runner serves until the new one exists.
-			if instance.rpc.GetDeleteBeforeReplace() || len(instance.rpc.GetReplaceOnChanges()) > 0 {
-				t.Errorf("instance options: deleteBeforeReplace=%v replaceOnChanges=%v, want neither",
+			// Its root size replaces it rather than ModifyVolume on an untagged volume.
+			if instance.rpc.GetDeleteBeforeReplace() || !slices.Equal(instance.rpc.GetReplaceOnChanges(), []string{"rootBlockDevice.volumeSize"}) {
+				t.Errorf("instance options: deleteBeforeReplace=%v replaceOnChanges=%v, want create before delete, replaced on rootBlockDevice.volumeSize",
 					instance.rpc.GetDeleteBeforeReplace(), instance.rpc.GetReplaceOnChanges())
 			}
 		})
@@ -238,7 +239,7 @@ func TestConfigChangesTouchOnlyWhatTheyName(t *testing.T) {
 						t.Errorf("%s input %s differs=%v: %v -> %v", old.name, key, differs, old.inputs[key], updated.inputs[key])
 					}
 				}
-				if len(updated.rpc.GetReplaceOnChanges()) > 0 && old.typ != typeSpotRequest {
+				if len(updated.rpc.GetReplaceOnChanges()) > 0 && old.typ != typeSpotRequest && old.typ != typeInstance {
 					t.Errorf("%s has replaceOnChanges %v", old.name, updated.rpc.GetReplaceOnChanges())
 				}
 			}

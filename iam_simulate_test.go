@@ -60,19 +60,43 @@ func simulate(t *testing.T, requests []simRequest) map[string]simResult {
 		}
 		t.Skip("the IAM simulator is not installed: npm ci --prefix tools/iamsim")
 	}
-	policies := map[string]any{}
-	for _, name := range []string{"deploy", "preview"} {
-		var doc any
-		text, err := os.ReadFile("iam/" + name + "-policy.json")
+	var preview any
+	text, err := os.ReadFile("iam/preview-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(text, &preview); err != nil {
+		t.Fatal(err)
+	}
+	var boundary any
+	if text, err = os.ReadFile("iam/runner-boundary.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(text, &boundary); err != nil {
+		t.Fatal(err)
+	}
+	// A bounded role's reach is its boundary's, whatever its own policy allows.
+	policies := map[string]any{"deploy": deployPolicyDocuments(t), "preview": []any{preview}, "boundary": []any{boundary}}
+	// Many runners make the same call on resources of the same shape: each distinct request
+	// is evaluated once.
+	var distinct []simRequest
+	first := map[string]string{} // request without its id -> the id it is evaluated as
+	sameAs := map[string]string{}
+	for _, req := range requests {
+		id := req.ID
+		req.ID = ""
+		key, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal(text, &doc); err != nil {
-			t.Fatal(err)
+		if other, ok := first[string(key)]; ok {
+			sameAs[id] = other
+			continue
 		}
-		policies[name] = doc
+		first[string(key)], req.ID = id, id
+		distinct = append(distinct, req)
 	}
-	input, err := json.Marshal(map[string]any{"account": testAccount, "policies": policies, "requests": requests})
+	input, err := json.Marshal(map[string]any{"account": testAccount, "policies": policies, "requests": distinct})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,26 +116,47 @@ func simulate(t *testing.T, requests []simRequest) map[string]simResult {
 	for _, r := range results {
 		byID[r.ID] = r
 	}
+	for id, other := range sameAs {
+		byID[id] = byID[other]
+	}
 	return byID
 }
 
 // simStack is the names, ids and tags of one stack's resources as the requests name them:
-// the dev stack's, as the program registered them, or, as foreign, another stack's in the
-// same account (tags Project=billing, Stack=prod, other ids and names).
+// the dev stack's (the zero value), as the program registered them, or another stack's in
+// the same account, with other ids and names: another team's (Project=billing, Stack=prod),
+// another stack of this project (Project=n3x, Stack=prod: one tag shared), another team's
+// dev stack (Project=billing, Stack=dev: the other tag shared).
 type simStack struct {
-	foreign bool
+	label, project, stack, prefix string // "" for dev
+}
+
+var foreignStacks = []simStack{
+	{"team", "billing", "prod", "billing"},
+	{"sibling", "n3x", "prod", "n3x-prod"},
+	{"team-dev", "billing", "dev", "billing"},
+}
+
+func (s simStack) foreign() bool { return s.label != "" }
+
+// prefixOr is the stack's name prefix, or dev's.
+func (s simStack) prefixOr(dev string) string {
+	if s.foreign() {
+		return s.prefix
+	}
+	return dev
 }
 
 func (s simStack) id(id string) string {
-	if s.foreign {
-		return strings.Replace(id, "-", "-f0", 1)
+	if s.foreign() {
+		return strings.Replace(id, "-", "-f0"+s.label, 1)
 	}
 	return id
 }
 
 func (s simStack) name(name string) string {
-	if s.foreign {
-		return strings.Replace(name, "n3x", "billing", 1)
+	if s.foreign() {
+		return strings.Replace(name, "n3x", s.prefix, 1)
 	}
 	return name
 }
@@ -119,13 +164,15 @@ func (s simStack) name(name string) string {
 // tags are a resource's tags as this stack gives them.
 func (s simStack) tags(tags map[string]string) map[string]string {
 	out := maps.Clone(tags)
-	if s.foreign {
+	if s.foreign() {
 		for key := range out {
 			switch key {
 			case "Project":
-				out[key] = "billing"
+				out[key] = s.project
 			case "Stack":
-				out[key] = "prod"
+				out[key] = s.stack
+			case snapshotTag:
+				out[key] = s.prefix
 			case stateIDTag:
 				out[key] = "f0f0f0f0f0f0f0f0"
 			}
@@ -155,6 +202,14 @@ func creating(typ, arn string, extra ...string) simResource {
 	return existing(typ, arn, nil, extra...)
 }
 
+// withContext adds context to a resource's.
+func withContext(r simResource, ctx map[string]any) simResource {
+	merged := maps.Clone(r.Context)
+	maps.Copy(merged, ctx)
+	r.Context = merged
+	return r
+}
+
 // requestTags is the request context of tags a call sets.
 func requestTags(tags map[string]string) map[string]any {
 	ctx := map[string]any{}
@@ -173,12 +228,13 @@ func requestTags(tags map[string]string) map[string]any {
 // simCall is one operation of one registration: the resources its calls touch, which of
 // them the call creates, and the tags it sets.
 type simCall struct {
-	pool   []simResource            // every resource the operation's calls may be authorized on
-	made   []simResource            // of those, the ones it creates and tags on create
-	tags   map[string]string        // the tags it sets
-	roles  map[string][]string      // role ARN -> the context keys of passing it: [key, value, ...]
-	on     map[string][]simResource // by table entry: a call on other resources than pool
-	onTags map[string]map[string]string
+	pool     []simResource                // every resource the operation's calls may be authorized on
+	made     []simResource                // of those, the ones it creates and tags on create
+	madeTags map[string]map[string]string // by ARN: a made resource's own tags at create, when not tags
+	tags     map[string]string            // the tags it sets
+	roles    map[string][]string          // role ARN -> the context keys of passing it: [key, value, ...]
+	on       map[string][]simResource     // by table entry: a call on other resources than pool
+	onTags   map[string]map[string]string
 }
 
 // simCalls builds, for one registration, what each operation's calls touch.
@@ -243,9 +299,15 @@ func simCalls(t *testing.T, d deployment, r registration, s simStack) map[string
 		}
 		rootARN := ec2ARN("volume", s.id("vol-root-"+r.name))
 		roles := map[string][]string{roleARN("n3x-runner"): passedTo("ec2.amazonaws.com")}
-		// The root volume's tags come after the launch, on a volume with none yet.
+		// The launch tags the root volume with the provider's default tags, if any (v5.39+:
+		// resourceInstanceCreate, tagSpecificationsFromKeyValue of default_tags and
+		// volume_tags); its own tags come after the launch, on a volume with those only.
+		made, madeTags := []simResource{newInstance}, map[string]map[string]string{}
+		if len(d.defaultTags) > 0 {
+			made, madeTags[rootARN] = append(made, creating("volume", rootARN)), s.tags(d.defaultTags)
+		}
 		calls["Create"] = simCall{pool: append([]simResource{newInstance, creating("volume", rootARN)}, launch...),
-			made: []simResource{newInstance}, tags: tagsOf(r.inputs), roles: roles,
+			made: made, madeTags: madeTags, tags: tagsOf(r.inputs), roles: roles,
 			on: map[string][]simResource{"ec2:CreateTags": {existing("volume", rootARN, nil)}}, onTags: map[string]map[string]string{"ec2:CreateTags": rootTags}}
 		// Changing the instance's type or its termination protection names only the instance.
 		all(simCall{pool: append([]simResource{old, existing("volume", rootARN, rootTags)}, launch...), tags: tagsOf(r.inputs), roles: roles,
@@ -313,7 +375,10 @@ func simCalls(t *testing.T, d deployment, r registration, s simStack) map[string
 		if r.typ == typeRolePolicy { // a policy names its role by the role's id
 			owner = byID(str(t, r, "role"))
 		}
-		role := simResource{Type: "role", ARN: roleARN(str(t, owner, "name"))}
+		role := simResource{Type: "role", ARN: roleARN(str(t, owner, "name")), Context: map[string]any{}}
+		if boundary, ok := owner.inputs["permissionsBoundary"]; ok && boundary.IsString() {
+			role.Context["iam:PermissionsBoundary"] = strings.Replace(boundary.StringValue(), "n3x", s.prefixOr("n3x"), 1)
+		}
 		// Deleting a role first takes it out of its instance profiles.
 		pool := []simResource{role, {Type: "instance-profile", ARN: profileARN}}
 		all(simCall{pool: pool, made: []simResource{role}, tags: tagsOf(r.inputs)}, "Create", "Read", "Update", "Delete")
@@ -377,10 +442,19 @@ func simRequests(t *testing.T, d deployment, s simStack, prefix string) []simReq
 						}
 						req.Resources, req.Context = []simResource{{Type: "role", ARN: arn}}, ctx
 					}
-				case tagging: // tags set by the create call inside
-					req.Resources, req.Context = c.made, requestTags(c.tags)
+				case tagging: // tags set by the create call inside, each made resource with its own
+					for _, made := range c.made {
+						tags, ok := c.madeTags[made.ARN]
+						if !ok {
+							tags = c.tags
+						}
+						ctx := requestTags(tags)
+						maps.Copy(ctx, made.Context)
+						made.Context = ctx
+						req.Resources = append(req.Resources, made)
+					}
 					if strings.HasPrefix(action, "ec2:") {
-						req.Context["ec2:CreateAction"] = strings.TrimPrefix(inside, "ec2:")
+						req.Context = map[string]any{"ec2:CreateAction": strings.TrimPrefix(inside, "ec2:")}
 					}
 				case isTagging(action):
 					req.Resources, req.Context = resources, requestTags(setting)
@@ -416,22 +490,33 @@ func isUntagging(action string) bool {
 	return strings.HasSuffix(action, ":DeleteTags") || strings.Contains(action, ":Untag") || strings.HasSuffix(action, ":RemoveTagsFromResource")
 }
 
-// simDeployments are the configurations that make every type the program registers.
+// simDeployments are the configurations that make every type the program registers, in an
+// account the CI setup has prepared (the roles' boundary exists): every optional resource;
+// Spot; both with the provider's default tags; a scale-down (departure snapshots); a zone
+// move (move snapshots, volumes from snapshots).
 func simDeployments(t *testing.T) []deployment {
 	t.Helper()
-	up := func(account *fakeAWS, cfg map[string]string) deployment {
-		d := deploy(t, account, "dev", false, cfg)
+	ci := func() *fakeAWS {
+		a := newFakeAWS()
+		a.boundary = true
+		return a
+	}
+	up := func(account *fakeAWS, cfg map[string]string, extra ...string) deployment {
+		account.boundary = true
+		d := deploy(t, account, "dev", false, cfg, extra...)
 		if d.err != nil {
 			t.Fatal(d.err)
 		}
 		return d
 	}
+	defaultTags := []string{"aws:defaultTags", `{"tags": {"CostCenter": "embedded-ci"}}`}
 	full := testConfig(everyOptionalResource(t)...)
-	first := up(newFakeAWS(), testConfig(keyX86Count, "2"))
-	down := up(first.next(), testConfig()) // departure snapshots
-	moved := up(newFakeAWS(), testConfig(keyAmiArm64, ""))
-	move := up(moved.next(), testConfig(keyAmiArm64, "", keyAvailabilityZone, "us-east-1c")) // move snapshots, volumes from snapshots
-	return []deployment{up(newFakeAWS(), full), up(newFakeAWS(), testConfig(keyCapacity, "spot")), down, move}
+	first := up(ci(), testConfig(keyX86Count, "2"))
+	down := up(first.next(), testConfig())
+	moved := up(ci(), testConfig(keyAmiArm64, ""))
+	move := up(moved.next(), testConfig(keyAmiArm64, "", keyAvailabilityZone, "us-east-1c"))
+	return []deployment{up(ci(), full), up(ci(), testConfig(keyCapacity, "spot")), up(ci(), full, defaultTags...),
+		up(ci(), testConfig(keyCapacity, "spot"), defaultTags...), down, move}
 }
 
 // Every call the provider makes for every resource of the dev stack is allowed by the deploy
@@ -441,16 +526,22 @@ func simDeployments(t *testing.T) []deployment {
 func TestPoliciesHoldOnAWSsAuthorizationData(t *testing.T) {
 	var requests []simRequest
 	expect := map[string]string{}
-	reads := readIAMPolicy(t, "iam/deploy-policy.json", false).Statement[0].Action
+	reads := readIAMPolicy(t, "iam/deploy-ec2-create-policy.json", false).Statement[0].Action
 	for i, d := range simDeployments(t) {
 		for _, req := range simRequests(t, d, simStack{}, fmt.Sprintf("dev#%d", i)) {
-			requests, expect[req.ID] = append(requests, req), "Allowed"
-		}
-		for _, req := range simRequests(t, d, simStack{foreign: true}, fmt.Sprintf("foreign#%d", i)) {
-			if slices.Contains(reads, req.Action) || unscopable(req) {
-				continue
+			want := "Allowed"
+			if len(req.Resources) > 0 && req.Resources[0].Type == "role" && isAdminOnly(req.Action, req.Resources[0].ARN[strings.LastIndex(req.Resources[0].ARN, "/")+1:]) {
+				want = "Denied" // an administrator's (docs/ci-iam.md, What only an administrator does)
 			}
-			requests, expect[req.ID] = append(requests, req), "Denied"
+			requests, expect[req.ID] = append(requests, req), want
+		}
+		for _, foreign := range foreignStacks {
+			for _, req := range simRequests(t, d, foreign, fmt.Sprintf("%s#%d", foreign.label, i)) {
+				if slices.Contains(reads, req.Action) || unscopable(req) {
+					continue
+				}
+				requests, expect[req.ID] = append(requests, req), "Denied"
+			}
 		}
 	}
 	for _, a := range attacks() {
@@ -461,8 +552,11 @@ func TestPoliciesHoldOnAWSsAuthorizationData(t *testing.T) {
 		if op, ok := rows["Invoke"]; ok {
 			for _, action := range op.actions {
 				req := simRequest{ID: "preview " + token + " " + action, Policy: "preview", Action: action}
-				if action == "servicequotas:GetServiceQuota" { // the applied value of one quota
+				switch action {
+				case "servicequotas:GetServiceQuota": // the applied value of one quota
 					req.Resources = []simResource{{Type: "quota", ARN: "arn:aws:servicequotas:us-east-1:" + testAccount + ":ec2/L-1216C47A"}}
+				case "iam:GetPolicy", "iam:GetPolicyVersion": // the roles' boundary
+					req.Resources = []simResource{{Type: "policy", ARN: "arn:aws:iam::" + testAccount + ":policy/n3x-runner-boundary"}}
 				}
 				requests, expect[req.ID] = append(requests, req), "Allowed"
 			}
@@ -485,15 +579,22 @@ func TestPoliciesHoldOnAWSsAuthorizationData(t *testing.T) {
 }
 
 // unscopable says whether a call on another stack's resources is one AWS gives no key to
-// refuse, which the deploy policy allows on purpose and docs/ci-iam.md lists: the tags that
-// claim nothing on a volume (a Spot runner's root volume, untagged when the request has
-// launched it).
+// refuse, which the deploy policy allows on purpose and docs/ci-iam.md lists: tags that
+// claim nothing on a volume that carries no stack's tags (a Spot runner's root volume,
+// untagged when the request has launched it).
 func unscopable(req simRequest) bool {
 	if req.Action != "ec2:CreateTags" || len(req.Resources) != 1 || req.Resources[0].Type != "volume" {
 		return false
 	}
+	ctx := req.Resources[0].Context
+	if _, tagged := ctx["aws:ResourceTag/Project"]; tagged {
+		return false
+	}
+	if _, tagged := ctx["aws:ResourceTag/Stack"]; tagged {
+		return false
+	}
 	keys, _ := req.Context["aws:TagKeys"].([]string)
-	return len(keys) > 0 && !slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(unclaimingKeys, k) })
+	return len(keys) > 0 && !slices.ContainsFunc(keys, claimsStack)
 }
 
 type attack struct {
@@ -506,6 +607,10 @@ func attacks() []attack {
 	foreignVolume := ec2ARN("volume", "vol-0billing")
 	billing := map[string]string{"Project": "billing", "Stack": "prod"}
 	ours := map[string]string{"Project": "n3x", "Stack": "dev"}
+	prod := map[string]string{"Project": "n3x", "Stack": "prod"}
+	roleARN := func(name string) string { return "arn:aws:iam::" + testAccount + ":role/" + name }
+	boundaryARN := "arn:aws:iam::" + testAccount + ":policy/n3x-runner-boundary"
+	profileARN := "arn:aws:iam::" + testAccount + ":instance-profile/n3x-runner"
 	deny := func(id, policy, action string, resources []simResource, ctx map[string]any) attack {
 		return attack{simRequest{ID: "attack: " + id, Policy: policy, Action: action, Resources: resources, Context: ctx}, "Denied"}
 	}
@@ -520,8 +625,59 @@ func attacks() []attack {
 		deny("claim an untagged volume", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, nil)}, requestTags(ours)),
 		deny("claim a volume with the Project tag alone", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, nil)},
 			requestTags(map[string]string{"Project": "n3x"})),
-		allow("the tags that claim nothing, on any volume (listed as unscopable)", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, billing)},
+		allow("tags that claim nothing, on a volume of no stack (listed as unscopable)", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, nil)},
+			requestTags(map[string]string{"Name": "x", "Role": "build-runner", "CostCenter": "embedded-ci"})),
+		deny("tags that claim nothing, on another stack's volume", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, billing)},
 			requestTags(map[string]string{"Name": "x", "Role": "build-runner"})),
+		deny("tags that claim nothing, on a volume of this project's prod stack", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, prod)},
+			requestTags(map[string]string{"Name": "x"})),
+		// Untag what another stack's backups and deploy role go by (one shared tag is not enough).
+		deny("untag the prod stack's data volume", "deploy", "ec2:DeleteTags",
+			[]simResource{existing("volume", foreignVolume, map[string]string{"Project": "n3x", "Stack": "prod", snapshotTag: "n3x-prod", "Purpose": "nix-store-zfs-cache"})},
+			map[string]any{"aws:TagKeys": []string{"Stack", snapshotTag}}),
+		deny("untag another team's dev volume", "deploy", "ec2:DeleteTags", []simResource{existing("volume", foreignVolume, map[string]string{"Project": "billing", "Stack": "dev"})},
+			map[string]any{"aws:TagKeys": []string{"Project", "Name"}}),
+		deny("untag the prod stack's root volume", "deploy", "ec2:DeleteTags",
+			[]simResource{existing("volume", foreignVolume, map[string]string{"Project": "n3x", "Stack": "prod", "Purpose": "nixos-system"})},
+			map[string]any{"aws:TagKeys": []string{"Stack"}}),
+		// Hand this stack's own resources to another stack: a snapshot prod would restore from.
+		deny("re-tag this stack's snapshot as prod's", "deploy", "ec2:CreateTags",
+			[]simResource{existing("snapshot", "arn:aws:ec2:us-east-1::snapshot/snap-0ours", map[string]string{"Project": "n3x", "Stack": "dev", snapshotTag: "n3x"})},
+			requestTags(map[string]string{"Stack": "prod", snapshotTag: "n3x-prod", "Name": "n3x-prod-x86-runner-nix"})),
+		deny("hand this stack's volume to another team", "deploy", "ec2:CreateTags", []simResource{existing("volume", ec2ARN("volume", "vol-0ours"), ours)},
+			requestTags(map[string]string{"Project": "billing", "Stack": "prod"})),
+		deny("tag a new root volume as prod's at launch", "deploy", "ec2:CreateTags",
+			[]simResource{withContext(creating("volume", ec2ARN("volume", "vol-0new")), requestTags(map[string]string{"Project": "n3x", "Stack": "prod"}))},
+			map[string]any{"ec2:CreateAction": "RunInstances"}),
+		allow("the default tags on a new root volume at launch", "deploy", "ec2:CreateTags",
+			[]simResource{withContext(creating("volume", ec2ARN("volume", "vol-0new")), requestTags(map[string]string{"CostCenter": "embedded-ci"}))},
+			map[string]any{"ec2:CreateAction": "RunInstances"}),
+		// Write itself a role with more than the boundary allows, or a trust of its choosing.
+		deny("put a policy on the runner role without the boundary", "deploy", "iam:PutRolePolicy", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}}, nil),
+		deny("create the runner role with another boundary", "deploy", "iam:CreateRole", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}},
+			map[string]any{"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+		deny("create the snapshot role, which the boundary does not hold", "deploy", "iam:CreateRole", []simResource{{Type: "role", ARN: roleARN("n3x-snapshots")}},
+			map[string]any{"iam:PermissionsBoundary": boundaryARN}),
+		deny("trust another account with the runner role", "deploy", "iam:UpdateAssumeRolePolicy", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}},
+			map[string]any{"iam:PermissionsBoundary": boundaryARN}),
+		deny("take the boundary off the runner role", "deploy", "iam:DeleteRolePermissionsBoundary", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}},
+			map[string]any{"iam:PermissionsBoundary": boundaryARN}),
+		deny("attach a managed policy to the runner role", "deploy", "iam:AttachRolePolicy", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}},
+			map[string]any{"iam:PermissionsBoundary": boundaryARN, "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+		allow("put the runner role's policy, within the boundary", "deploy", "iam:PutRolePolicy", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}},
+			map[string]any{"iam:PermissionsBoundary": boundaryARN}),
+		// Whatever a bounded role's own policy says: the boundary's reach.
+		allow("a bounded role starts this stack's runner", "boundary", "ec2:StartInstances",
+			[]simResource{existing("instance", ec2ARN("instance", "i-0ours"), ours, "ec2:InstanceProfile", profileARN)}, nil),
+		deny("a bounded role stops another team's instance", "boundary", "ec2:StopInstances",
+			[]simResource{existing("instance", ec2ARN("instance", "i-0billing"), billing, "ec2:InstanceProfile", "arn:aws:iam::"+testAccount+":instance-profile/billing")}, nil),
+		deny("a bounded role deletes a volume", "boundary", "ec2:DeleteVolume", []simResource{existing("volume", foreignVolume, billing)}, nil),
+		deny("a bounded role reads another stack's parameter", "boundary", "ssm:GetParameter",
+			[]simResource{{Type: "parameter", ARN: "arn:aws:ssm:us-east-1:" + testAccount + ":parameter/billing/db-password"}}, nil),
+		// The state: this stack's objects only.
+		allow("write this stack's lock", "deploy", "s3:PutObject", []simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/locks/organization/n3x/dev/1.json"}}, nil),
+		deny("overwrite the prod stack's checkpoint", "deploy", "s3:PutObject", []simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/stacks/n3x/prod.json"}}, nil),
+		deny("read another project's checkpoint", "deploy", "s3:GetObject", []simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/stacks/billing/prod.json"}}, nil),
 		// An upgrade from a version that tagged root volumes like the rest takes this stack's
 		// tags off them, in one call; another stack's volume keeps its tags.
 		allow("untag this stack's root volume of an earlier version", "deploy", "ec2:DeleteTags",
@@ -568,6 +724,12 @@ func attacks() []attack {
 		// (older checkpoints may hold the secrets of earlier versions), and no secret parameter.
 		allow("read the current checkpoint", "preview", "s3:GetObject",
 			[]simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/stacks/n3x/dev.json"}}, nil),
+		allow("read the current checkpoint, zstd-compressed", "preview", "s3:GetObject",
+			[]simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/stacks/n3x/dev.json.zst"}}, nil),
+		allow("read the stack's tags, as every preview does (diy backend, loadStackTags)", "preview", "s3:GetObject",
+			[]simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/stacks/n3x/dev.pulumi-tags"}}, nil),
+		deny("read the prod stack's checkpoint", "preview", "s3:GetObject",
+			[]simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/stacks/n3x/prod.json"}}, nil),
 		deny("read the checkpoint's history", "preview", "s3:GetObject",
 			[]simResource{{Type: "object", ARN: "arn:aws:s3:::my-pulumi-state-bucket/.pulumi/history/n3x/dev/dev-1700000000.checkpoint.json"}}, nil),
 		deny("read the checkpoint's backup", "preview", "s3:GetObject",

@@ -211,6 +211,7 @@ var providerActions = map[string]map[string]iamOperation{
 		}},
 		"Update": {"internal/service/iam/role.go resourceRoleUpdate", []string{
 			"iam:UpdateAssumeRolePolicy", "iam:UpdateRoleDescription", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
+			"iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", // permissions_boundary
 		}},
 		// deleteRole lists and detaches managed policies (ListAttachedRolePolicies,
 		// DetachRolePolicy) and inline ones (ListRolePolicies, DeleteRolePolicy) only with
@@ -300,6 +301,8 @@ var providerActions = map[string]map[string]iamOperation{
 		"internal/service/ec2/ebs_snapshot_data_source.go dataSourceEBSSnapshotRead", []string{"ec2:DescribeSnapshots"}}},
 	"aws:ec2/getSecurityGroups:getSecurityGroups": {"Invoke": {
 		"internal/service/ec2/vpc_security_groups_data_source.go dataSourceSecurityGroupsRead", []string{"ec2:DescribeSecurityGroups"}}},
+	"aws:iam/getPolicy:getPolicy": {"Invoke": { // by ARN: the policy, then its default version's document
+		"internal/service/iam/policy_data_source.go dataSourcePolicyRead (FindPolicyByARN, findPolicyVersion)", []string{"iam:GetPolicy", "iam:GetPolicyVersion"}}},
 	"aws:ec2/getEips:getEips": {"Invoke": {
 		"internal/service/ec2/ec2_eips_data_source.go dataSourceEIPsRead (FindEIPs)", []string{"ec2:DescribeAddresses"}}},
 	"aws:ec2/getElasticIp:getElasticIp": {"Invoke": { // a VPC address: its domain name attribute too, failing the read on an error
@@ -402,6 +405,66 @@ func readIAMPolicy(t *testing.T, path string, trust bool) iamPolicy {
 		}
 	}
 	return p
+}
+
+// readDeployPolicy is the deploy role's managed policies in dir (deploy-*-policy.json), as
+// the one policy IAM evaluates them as: every statement of each.
+func readDeployPolicy(t *testing.T, dir string) iamPolicy {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "deploy-*-policy.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no deploy policies in %s: %v", dir, err)
+	}
+	merged := iamPolicy{Version: "2012-10-17"}
+	sids := map[string]string{}
+	for _, file := range files {
+		for _, s := range readIAMPolicy(t, file, false).Statement {
+			if other, ok := sids[s.Sid]; ok {
+				t.Errorf("Sid %s in %s and %s", s.Sid, other, file)
+			}
+			sids[s.Sid] = file
+			merged.Statement = append(merged.Statement, s)
+		}
+	}
+	return merged
+}
+
+// deployPolicyDocuments are the deploy policies as IAM documents, for the simulator.
+func deployPolicyDocuments(t *testing.T) []any {
+	t.Helper()
+	files, _ := filepath.Glob("iam/deploy-*-policy.json")
+	var docs []any
+	for _, file := range files {
+		var doc any
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(text, &doc); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, doc)
+	}
+	return docs
+}
+
+// adminOnly are the provider's calls the deploy role is refused on purpose, by the roles
+// they are refused on (nil: every one), each of them an administrator's (docs/ci-iam.md, What
+// only an administrator does): a role's trust, taking its boundary off, and creating or
+// rewriting the snapshot role, which needs more than the boundary allows.
+var adminOnly = map[string][]string{
+	"iam:UpdateAssumeRolePolicy":        nil,
+	"iam:DeleteRolePermissionsBoundary": nil,
+	"iam:CreateRole":                    {"n3x-snapshots"},
+	"iam:PutRolePolicy":                 {"n3x-snapshots"},
+	"iam:PutRolePermissionsBoundary":    {"n3x-snapshots"},
+}
+
+// isAdminOnly says whether the deploy role is refused the action on the role (or, with
+// role "", on every resource).
+func isAdminOnly(action, role string) bool {
+	roles, ok := adminOnly[action]
+	return ok && (roles == nil || slices.Contains(roles, role))
 }
 
 // allows says whether some Allow statement's Action matches the action. Resource and
@@ -672,12 +735,12 @@ func TestPreviewPolicyAllowsDataSourcesAndChangesNothing(t *testing.T) {
 // ------------------------------------------------------------------ (c) the deploy role
 
 func TestDeployPolicyAllowsEveryProviderAction(t *testing.T) {
-	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
+	p := readDeployPolicy(t, "iam")
 	for _, token := range slices.Sorted(maps.Keys(providerActions)) {
 		for _, op := range slices.Sorted(maps.Keys(providerActions[token])) {
 			o := providerActions[token][op]
 			for _, entry := range o.actions {
-				if !p.allows(iamActionOf(entry)) {
+				if !p.allows(iamActionOf(entry)) && !isAdminOnly(iamActionOf(entry), "") {
 					t.Errorf("deploy role lacks %s (%s %s: %s)", entry, token, op, o.source)
 				}
 			}
@@ -698,7 +761,7 @@ func TestDeployPolicyAllowsEveryProviderAction(t *testing.T) {
 		}
 	}
 	for _, a := range []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:CreateUser", "iam:CreateAccessKey", "iam:CreatePolicy",
-		"iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "ec2:GetPasswordData", "kms:CreateGrant"} {
+		"iam:CreatePolicyVersion", "iam:UpdateAssumeRolePolicy", "iam:DeleteRolePermissionsBoundary", "ec2:GetPasswordData", "kms:CreateGrant"} {
 		if p.allows(a) {
 			t.Errorf("deploy role allows %s, which the program never needs", a)
 		}
@@ -852,7 +915,7 @@ func actionsOnItsARN(typ string) []string {
 // passing each role), and none of another stack's in the same account, nor the CI roles
 // themselves.
 func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
-	p := readIAMPolicy(t, "iam/deploy-policy.json", false)
+	p := readDeployPolicy(t, "iam")
 	cfg := testConfig(append(everyOptionalResource(t), keyX86Count, "10", keyGravitonCount, "10")...)
 	account := func() *fakeAWS {
 		a := newFakeAWS()
@@ -870,7 +933,7 @@ func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
 	for _, a := range devARNs {
 		kinds[a.typ]++
 		for _, action := range actionsOnItsARN(a.typ) {
-			if !p.allowsOn(action, a.arn) {
+			if !p.allowsOn(action, a.arn) && !isAdminOnly(action, a.arn[strings.LastIndex(a.arn, "/")+1:]) {
 				t.Errorf("deploy role may not %s on %s", action, a.arn)
 			}
 		}
@@ -969,6 +1032,10 @@ case "$1 $2" in
 "kms create-key") n=$(ls $s | grep -c '^key'); touch $s/key$n; echo 0a1b2c3d-aaaa-bbbb-cccc-00000000000$n | tee $s/newest ;;
 "kms create-alias") [ -e $s/alias ] && { echo AlreadyExistsException >&2; exit 254; }; cp $s/newest $s/alias ;;
 "iam create-role") [ -e "$s/role-$4" ] && { echo EntityAlreadyExists >&2; exit 254; }; touch "$s/role-$4" ;;
+"iam get-policy") [ -e "$s/policy-${4##*/}" ] || { echo NoSuchEntity >&2; exit 254; } ;;
+"iam create-policy") touch "$s/policy-$4" ;;
+"iam list-policy-versions") echo v1 ;;
+"iam delete-role-policy") echo NoSuchEntity >&2; exit 254 ;;
 esac
 `
 	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(fakeAWS), 0o755); err != nil {
@@ -1011,8 +1078,11 @@ esac
 	}
 
 	verbs, roles, policies := paste(true)
-	if want := []string{"iam get-open-id-connect-provider", "iam create-open-id-connect-provider", "kms describe-key", "kms create-key",
-		"kms create-alias", "iam create-role", "iam put-role-policy", "iam create-role", "iam put-role-policy"}; !slices.Equal(verbs, want) {
+	createPolicy := []string{"iam get-policy", "iam create-policy"}
+	deployPart := append(slices.Clone(createPolicy), "iam attach-role-policy")
+	if want := slices.Concat([]string{"iam get-open-id-connect-provider", "iam create-open-id-connect-provider", "kms describe-key", "kms create-key",
+		"kms create-alias"}, createPolicy, []string{"iam create-role", "iam put-role-policy", "iam create-role", "iam delete-role-policy"},
+		deployPart, deployPart, deployPart, deployPart); !slices.Equal(verbs, want) {
 		t.Errorf("aws calls %q, want %q", verbs, want)
 	}
 	if want := []string{"acme-prod-ci-preview", "acme-prod-ci-deploy"}; !slices.Equal(roles, want) {
@@ -1024,7 +1094,7 @@ esac
 		}
 		path, ok := policies[name]
 		if !ok {
-			t.Errorf("no role is created from %s", name)
+			t.Errorf("no role or policy is made from %s", name)
 			continue
 		}
 		data, err := os.ReadFile(path)
@@ -1032,16 +1102,17 @@ esac
 			t.Fatal(err)
 		}
 		for _, placeholder := range []string{testAccount, "us-east-1", gitlabHost, gitlabProject, ":ref:main\"",
-			"my-pulumi-state-bucket", "11111111-2222-3333-4444-555555555555", `Stack": "dev"`, "/dev.json", "/n3x-"} {
+			"my-pulumi-state-bucket", "11111111-2222-3333-4444-555555555555", `Stack": "dev"`, "/n3x/dev", `snapshots": "n3x"`, "/n3x-"} {
 			if strings.Contains(string(data), placeholder) {
 				t.Errorf("%s still names the placeholder %s", name, placeholder)
 			}
 		}
 	}
-	dir = filepath.Dir(policies["deploy-policy.json"])
-	deployPolicy := readIAMPolicy(t, filepath.Join(dir, "deploy-policy.json"), false)
+	dir = filepath.Dir(policies["deploy-state-policy.json"])
+	deployPolicy := readDeployPolicy(t, dir)
 	for action, arn := range map[string]string{
 		"iam:CreateRole":               "arn:aws:iam::210987654321:role/acme-prod-runner",
+		"iam:GetPolicy":                "arn:aws:iam::210987654321:policy/acme-prod-runner-boundary",
 		"iam:AddRoleToInstanceProfile": "arn:aws:iam::210987654321:instance-profile/acme-prod-runner",
 		"ssm:PutParameter":             "arn:aws:ssm:eu-central-1:210987654321:parameter/acme-prod-runner/cache-signing-key",
 		"scheduler:CreateSchedule":     "arn:aws:scheduler:eu-central-1:210987654321:schedule/default/acme-prod-graviton-runner-stop",
@@ -1053,15 +1124,26 @@ esac
 		}
 	}
 	for _, s := range deployPolicy.Statement {
-		for _, key := range []string{"aws:ResourceTag/Stack", "aws:RequestTag/Stack"} {
-			if v := s.Condition["StringEquals"][key]; v != nil && !slices.Equal(v, []string{"prod"}) {
-				t.Errorf("%s: %s condition %v, want prod", s.Sid, key, v)
+		for operator, want := range map[string]map[string]string{
+			"StringEquals":         {"aws:ResourceTag/Stack": "prod", "aws:RequestTag/Stack": "prod", "iam:PermissionsBoundary": "arn:aws:iam::210987654321:policy/acme-prod-runner-boundary"},
+			"StringEqualsIfExists": {"aws:ResourceTag/Stack": "prod", "aws:RequestTag/Stack": "prod", "aws:RequestTag/n3x:snapshots": "acme-prod"},
+		} {
+			for key, value := range want {
+				if v := s.Condition[operator][key]; v != nil && !slices.Equal(v, []string{value}) {
+					t.Errorf("%s: %s %s %v, want %s", s.Sid, operator, key, v, value)
+				}
 			}
 		}
 	}
+	if !deployPolicy.allowsOn("s3:PutObject", "arn:aws:s3:::acme-state/.pulumi/locks/organization/n3x/prod/1.json") ||
+		deployPolicy.allowsOn("s3:PutObject", "arn:aws:s3:::acme-state/.pulumi/stacks/n3x/dev.json") {
+		t.Error("the filled-in deploy policy does not hold to the prod stack's state objects")
+	}
 	previewPolicy := readIAMPolicy(t, filepath.Join(dir, "preview-policy.json"), false)
-	if !previewPolicy.allowsOn("s3:GetObject", "arn:aws:s3:::acme-state/.pulumi/stacks/n3x/prod.json") {
-		t.Error("the filled-in preview policy does not allow reading the prod stack's checkpoint")
+	for _, key := range []string{"prod.json", "prod.pulumi-tags"} {
+		if !previewPolicy.allowsOn("s3:GetObject", "arn:aws:s3:::acme-state/.pulumi/stacks/n3x/"+key) {
+			t.Errorf("the filled-in preview policy does not allow reading the prod stack's %s", key)
+		}
 	}
 	trust := readIAMPolicy(t, filepath.Join(dir, "deploy-trust.json"), true)
 	if got := trust.Statement[0].Condition["StringEquals"]["git.acme.io:sub"]; !slices.Equal(got, []string{"project_path:fw/ci-fleet:ref_type:branch:ref:trunk"}) {
@@ -1074,12 +1156,61 @@ esac
 	// Pasted again, to apply a changed policy: no second provider nor key, and the policies
 	// still name the key the alias points to.
 	verbs, _, policies = paste(false)
-	if want := []string{"iam get-open-id-connect-provider", "kms describe-key", "iam create-role", "iam put-role-policy",
-		"iam create-role", "iam put-role-policy"}; !slices.Equal(verbs, want) {
+	newVersion := []string{"iam get-policy", "iam list-policy-versions", "iam delete-policy-version", "iam create-policy-version"}
+	deployPart = append(slices.Clone(newVersion), "iam attach-role-policy")
+	if want := slices.Concat([]string{"iam get-open-id-connect-provider", "kms describe-key"}, newVersion,
+		[]string{"iam create-role", "iam put-role-policy", "iam create-role", "iam delete-role-policy"}, deployPart, deployPart, deployPart, deployPart); !slices.Equal(verbs, want) {
 		t.Errorf("second paste: aws calls %q, want %q", verbs, want)
 	}
-	again := readIAMPolicy(t, policies["deploy-policy.json"], false)
+	again := readDeployPolicy(t, filepath.Dir(policies["deploy-state-policy.json"]))
 	if !again.allowsOn("kms:Decrypt", "arn:aws:kms:eu-central-1:210987654321:key/0a1b2c3d-aaaa-bbbb-cccc-000000000000") {
 		t.Error("second paste: the deploy policy no longer names the stack's key")
+	}
+}
+
+// Each policy fits IAM's limits once the Creating the roles commands have filled in long
+// names (IAM quotas: a managed policy 6,144 characters, a role's inline policies 10,240, both
+// without whitespace; 10 managed policies per role): a prefix of 39 characters, the most
+// the program allows, a stack name of 30, a bucket name of 63, a long region.
+func TestPoliciesFitIAMsSizeLimits(t *testing.T) {
+	prefix := ""
+	for n := 1; ; n++ { // the longest prefix every physical name has room for
+		if name := tightestPhysicalName(strings.Repeat("p", n)); len(name.name) > name.limit {
+			break
+		}
+		prefix = strings.Repeat("p", n)
+	}
+	stack := strings.Repeat("s", 30)
+	fill := strings.NewReplacer(
+		"us-east-1", "ap-southeast-4", "my-pulumi-state-bucket", strings.Repeat("b", 63),
+		`Tag/Stack": "dev"`, `Tag/Stack": "`+stack+`"`, "/n3x/dev.", "/n3x/"+stack+".", "/n3x/dev/", "/n3x/"+stack+"/",
+		`n3x:snapshots": "n3x"`, `n3x:snapshots": "`+prefix+`"`,
+		":policy/n3x-", ":policy/"+prefix+"-", ":role/n3x-", ":role/"+prefix+"-", ":instance-profile/n3x-", ":instance-profile/"+prefix+"-",
+		":parameter/n3x-", ":parameter/"+prefix+"-", ":schedule/default/n3x-", ":schedule/default/"+prefix+"-",
+		":function:n3x-", ":function:"+prefix+"-", "/aws/lambda/n3x-", "/aws/lambda/"+prefix+"-",
+	)
+	size := func(file string) int {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal([]byte(fill.Replace(string(data))), &doc); err != nil {
+			t.Fatal(err)
+		}
+		compact, _ := json.Marshal(doc)
+		return len(compact)
+	}
+	managed, _ := filepath.Glob("iam/deploy-*-policy.json")
+	if len(managed) > 10 {
+		t.Errorf("%d managed policies on the deploy role; IAM attaches at most 10", len(managed))
+	}
+	for _, file := range append(managed, "iam/runner-boundary.json") {
+		if n := size(file); n > 6144 {
+			t.Errorf("%s is %d characters filled in, more than the 6,144 of a managed policy", file, n)
+		}
+	}
+	if n := size("iam/preview-policy.json"); n > 10240 {
+		t.Errorf("iam/preview-policy.json is %d characters filled in, more than the 10,240 of a role's inline policies", n)
 	}
 }

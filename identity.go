@@ -51,7 +51,7 @@ var sessionManagerActions = []string{
 // version (n3x:gitlabRunnerToken, n3x:cacheSigningKey) keeps its SecureString parameter as
 // before, retained on delete: removing the key leaves the parameter, and its value, in SSM,
 // and takes it out of the stack (legacySecretWarnings).
-func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts) (runnerIdentity, error) {
+func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts, boundary string) (runnerIdentity, error) {
 	name := runnerRoleName(cfg)
 	identity := runnerIdentity{parameters: runnerParameterNames(cfg), publicKey: cfg.CacheSigningPublicKey}
 	legacy := map[string]string{} // parameter name -> value, from the configuration
@@ -88,7 +88,7 @@ func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts) (r
 	role, policy, err := newServiceRole(ctx, serviceRole{
 		logical: "runner-role", name: name, service: "ec2.amazonaws.com",
 		description:   "The n3x runners: read this stack's SSM parameters, Session Manager",
-		policyLogical: "runner-role-permissions", policyName: "runner", policy: pulumi.String(permissions),
+		policyLogical: "runner-role-permissions", policyName: "runner", policy: pulumi.String(permissions), boundary: boundary,
 	})
 	if err != nil {
 		return runnerIdentity{}, err

@@ -138,14 +138,14 @@ func newMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedR
 //     #24333), so any change to the root device replaces the request.
 //   - Tags: they stay on the request (#38821), so ec2.Tag resources put the runner's tags and
 //     the provider's default tags on the instance, and on its root volume only the tags that
-//     claim nothing (unclaimingTags): the deploy role may put those on any volume. The request names no
+//     claim nothing (spotRootTags): the deploy role may put those on a volume of no stack. The request names no
 //     root device tags but one stable volume tag: with volume_tags set, its read leaves the
 //     root device's tags unread (readInstance; ec2_instance.go readBlockDevicesFromInstance,
 //     v5.5.0 line 2246), so the tags that
 //     ec2.Tag adds after the create never show as a difference, and a preview after up (or
 //     after a refresh) plans nothing. volume_tags is not sent at create either.
 func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineSettings, name string, opts []pulumi.ResourceOption) (machine, error) {
-	instanceTags, rootTags := withDefaultTags(cfg, s.tags), unclaimingTags(s.rootTags)
+	instanceTags, rootTags := withDefaultTags(cfg, s.tags), spotRootTags(cfg, s.rootTags)
 	request, err := ec2.NewSpotInstanceRequest(ctx, spec.name+"-runner", &ec2.SpotInstanceRequestArgs{
 		Ami: s.ami, InstanceType: s.instanceType, KeyName: s.keyName,
 		VpcSecurityGroupIds: s.securityGroups, SubnetId: s.subnet,
@@ -177,7 +177,7 @@ func newSpotMachine(ctx *pulumi.Context, cfg Config, spec runnerSpec, s machineS
 		{spec.name + "-runner-tag-", request.SpotInstanceId, instanceTags, nil},
 		// Left on the volume when the tag goes: the volume goes with its instance
 		// (DeleteOnTermination), and the deploy role may not take tags off a volume that
-		// carries none of this stack's (iam/deploy-policy.json).
+		// carries none of this stack's (iam/deploy-ec2-change-policy.json).
 		{spec.name + "-root-tag-", request.RootBlockDevice.VolumeId().Elem(), rootTags, []pulumi.ResourceOption{pulumi.RetainOnDelete(true)}},
 	}
 	for _, target := range targets {

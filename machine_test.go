@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // ec2TagsOn collects the ec2.Tag resources on a resource id whose logical names start so.
@@ -85,9 +87,11 @@ func TestSpotRunners(t *testing.T) {
 		if got := ec2TagsOn(t, d, tc.runner+"-runner-tag-", instanceID); !maps.Equal(got, wantInstance) {
 			t.Errorf("%s instance tags %v, want %v", tc.runner, got, wantInstance)
 		}
-		// Its root volume only the tags that claim nothing (the deploy policy lets them on any
-		// volume): no Project, Stack, state id or default tags.
-		wantRoot := map[string]string{"Name": "n3x-" + tc.runner + "-runner-root", "Arch": tc.arch, "Role": "build-runner", "Purpose": "nixos-system"}
+		// Its root volume only the tags that claim nothing (the deploy policy lets them on a
+		// volume of no stack): no Project, Stack or state id; the default tags, as an
+		// on-demand root volume gets them from the provider.
+		wantRoot := map[string]string{"Name": "n3x-" + tc.runner + "-runner-root", "Arch": tc.arch, "Role": "build-runner", "Purpose": "nixos-system",
+			"CostCenter": "embedded-ci"}
 		if got := ec2TagsOn(t, d, tc.runner+"-root-tag-", "vol-root-"+tc.runner+"-runner"); !maps.Equal(got, wantRoot) {
 			t.Errorf("%s root volume tags %v, want %v", tc.runner, got, wantRoot)
 		}
@@ -151,5 +155,18 @@ func TestSwitchingBackToOnDemandLeavesNoSpot(t *testing.T) {
 		"x86-address-association", "x86-cache-attachment", "x86-yocto-attachment"}
 	if !slices.Equal(replaced, want) {
 		t.Errorf("switching back replaces %q, want only what names the instance %q", replaced, want)
+	}
+}
+
+// A default tag that says whose a resource is never reaches a Spot root volume: the deploy
+// role may not set it there.
+func TestSpotRootVolumesGetNoClaimingDefaultTags(t *testing.T) {
+	cfg := Config{DefaultTags: map[string]string{"Project": "other", "Stack": "x", "n3x:owner": "y", "CostCenter": "ci"}}
+	got := map[string]string{}
+	for k, v := range spotRootTags(cfg, pulumi.StringMap{"Name": pulumi.String("n"), "Project": pulumi.String("n3x")}) {
+		got[k] = fmt.Sprint(v.(pulumi.String))
+	}
+	if want := map[string]string{"Name": "n", "CostCenter": "ci"}; !maps.Equal(got, want) {
+		t.Errorf("Spot root tags %v, want %v", got, want)
 	}
 }

@@ -120,7 +120,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key pair %s: %w", keyName, err)
 	}
-	if f.identity, err = newRunnerIdentity(ctx, cfg, checked.caller); err != nil {
+	if f.identity, err = newRunnerIdentity(ctx, cfg, checked.caller, checked.boundary); err != nil {
 		return nil, err
 	}
 	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again
@@ -134,7 +134,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if err := newDepartureSnapshots(ctx, cfg, departures(cfg, state, checked.live)); err != nil {
 		return nil, err
 	}
-	if err := newWorkingHoursSchedules(ctx, cfg, checked.caller, f.runners); err != nil {
+	if err := newWorkingHoursSchedules(ctx, cfg, checked.caller, checked.boundary, f.runners); err != nil {
 		return nil, err
 	}
 	if err := newSnapshotPolicy(ctx, cfg, checked.caller); err != nil {

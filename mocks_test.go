@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -134,6 +135,7 @@ type fakeSnapshot struct {
 // preview, as the engine gives them), new ones have none in a preview, and the state answers
 // the engine's pulumi:pulumi:readStackResourceOutputs, as the backend's latest checkpoint.
 type fakeAWS struct {
+	boundary      bool                // the account has the roles' permissions boundary policy (the CI setup made it)
 	zones         []string            // standard zones
 	localZones    []string            // opt-in zones, hidden by the opt-in-status filter
 	offerings     map[string][]string // instance type -> zones offering it
@@ -495,6 +497,12 @@ func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error)
 				"type": resource.NewStringProperty(typ), "outputs": resource.NewObjectProperty(held.outputs)})
 		}
 		return resource.PropertyMap{"name": resource.NewStringProperty(name), "outputs": resource.NewObjectProperty(resources)}, nil
+	case "aws:iam/getPolicy:getPolicy":
+		arn := args.Args["arn"].StringValue()
+		if !f.boundary || arn != "arn:aws:iam::"+testAccount+":policy/n3x-runner-boundary" {
+			return nil, fmt.Errorf("reading IAM Policy (%s): couldn't find resource", arn)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": arn, "arn": arn, "name": "n3x-runner-boundary", "policy": "{}"}), nil
 	case "aws:ec2/getEips:getEips":
 		ids := []string{}
 		for _, a := range f.addresses {
@@ -758,6 +766,8 @@ type deployment struct {
 	infos    []string       // and as information
 	errors   []string       // and as errors
 	err      error          // what the program returned
+	// the provider's default tags (aws:defaultTags), which it adds to what it tags
+	defaultTags map[string]string
 }
 
 // recordingLog records what the program logs; the mock engine would drop it.
@@ -810,6 +820,15 @@ func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[strin
 	t.Helper()
 	d := deployment{aws: aws}
 	aws.dryRun = dryRun
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i] == "aws:defaultTags" {
+			var value struct{ Tags map[string]string }
+			if err := json.Unmarshal([]byte(extra[i+1]), &value); err != nil {
+				t.Fatal(err)
+			}
+			d.defaultTags = value.Tags
+		}
+	}
 	withConfig := func(info *pulumi.RunInfo) {
 		info.Config = map[string]string{"aws:region": "us-east-1"}
 		for i := 0; i+1 < len(extra); i += 2 {

@@ -35,6 +35,7 @@ type serviceRole struct {
 	condition                  map[string]map[string]string // on the trust, or nil
 	policyLogical, policyName  string
 	policy                     pulumi.StringInput // the inline policy's JSON
+	boundary                   string             // the permissions boundary's ARN, "" for none (boundary.go)
 }
 
 // newServiceRole creates the role, which only its service may assume, and its inline policy.
@@ -43,12 +44,16 @@ func newServiceRole(ctx *pulumi.Context, r serviceRole) (*iam.Role, *iam.RolePol
 	if err != nil {
 		return nil, nil, err
 	}
-	role, err := iam.NewRole(ctx, r.logical, &iam.RoleArgs{
+	args := &iam.RoleArgs{
 		Name:             pulumi.String(r.name),
 		Description:      pulumi.String(r.description),
 		AssumeRolePolicy: pulumi.String(trust),
 		Tags:             sharedTags(ctx, r.name),
-	})
+	}
+	if r.boundary != "" {
+		args.PermissionsBoundary = pulumi.String(r.boundary)
+	}
+	role, err := iam.NewRole(ctx, r.logical, args)
 	if err != nil {
 		return nil, nil, fmt.Errorf("role %s: %w", r.name, err)
 	}

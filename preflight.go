@@ -18,6 +18,7 @@ type preflightResult struct {
 	placement  placement
 	sources    map[string]volumeSource // by runner name and role: "x86/cache"
 	caller     *callerFacts
+	boundary   string // the roles' permissions boundary's ARN, "" for none (boundary.go)
 	spotPrices map[string]float64
 	live       *liveFleet
 	leftovers  *leftoverFacts
@@ -46,6 +47,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	leftovers.findNames(ctx, &l, state)
 	leftovers.findLostLinks(ctx, &l, cfg, state)
 	restore := findRestoreSnapshots(ctx, &l, cfg, state, live)
+	boundary := findBoundary(ctx, &l, cfg, caller)
 	spotPrices := findSpotPrices(ctx, &l, cfg, p)
 	l.wait()
 
@@ -74,6 +76,8 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 	moveProblems, moveWarnings := checkUnfinishedMove(cfg, state, p, live)
 	found, warnings = append(found, moveProblems...), append(warnings, moveWarnings...)
 	found = append(found, checkImportedAttachments(cfg, state, p)...)
+	boundaryProblems, boundaryWarnings := boundary.checks(cfg)
+	found, warnings = append(found, boundaryProblems...), append(warnings, boundaryWarnings...)
 	var sources map[string]volumeSource
 	if p.Zone != "" { // without a zone (already reported) every volume would look like moving
 		var sourceProblems []error
@@ -93,7 +97,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 			}
 		}
 	}
-	return preflightResult{placement: p, sources: sources, caller: caller, spotPrices: spotPrices, live: live, leftovers: leftovers,
+	return preflightResult{placement: p, sources: sources, caller: caller, boundary: boundary.arn, spotPrices: spotPrices, live: live, leftovers: leftovers,
 		warnings: warnings, notes: notes}, nil
 }
 

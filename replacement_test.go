@@ -180,7 +180,7 @@ func spotRunnerReplaced(runner string, defaultTags ...string) []string {
 	for _, key := range slices.Concat([]string{"Arch", "Name", "Project", "Role", "Stack", stateIDTag}, defaultTags) {
 		names = append(names, runner+"-runner-tag-"+key)
 	}
-	for _, key := range unclaimingKeys {
+	for _, key := range slices.Concat(unclaimingKeys, defaultTags) {
 		names = append(names, runner+"-root-tag-"+key)
 	}
 	return append(names, runner+"-yocto-attachment")

@@ -25,7 +25,7 @@ var scheduleActions = []struct {
 // restart; a terminated one): one runner's trouble never keeps the others stopped. The
 // schedules' role can start and stop exactly this stack's runner instances; an AMI upgrade
 // updates the instance ids in place.
-func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account *callerFacts, runners []*runner) error {
+func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account *callerFacts, boundary string, runners []*runner) error {
 	hours := cfg.WorkingHours
 	if hours.alwaysOn() {
 		return nil
@@ -42,7 +42,7 @@ func newWorkingHoursSchedules(ctx *pulumi.Context, cfg Config, account *callerFa
 		description: "EventBridge Scheduler starts and stops the n3x runners (n3x:workingHours)",
 		// Only schedules of this account may use the role (the confused-deputy guard).
 		condition:     map[string]map[string]string{"StringEquals": {"aws:SourceAccount": account.accountID}},
-		policyLogical: "runner-scheduler-start-stop", policyName: "start-stop-runners", policy: policy,
+		policyLogical: "runner-scheduler-start-stop", policyName: "start-stop-runners", policy: policy, boundary: boundary,
 	})
 	if err != nil {
 		return err

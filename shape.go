@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -174,12 +175,20 @@ func owned(cfg Config, tags pulumi.StringMap) pulumi.StringMap {
 	return tags
 }
 
-// unclaimingKeys are the tags the deploy role may put on any volume (iam/deploy-policy.json):
-// a Spot runner's root volume is untagged when the request has launched it (#38821), and EC2
-// has no condition key that ties a volume to its instance, so tagging it cannot be scoped.
-// None of them is a key the policy reads as this stack's (Project, Stack): tagging a foreign
-// volume with them claims nothing.
+// A root volume is tagged after its launch, on a volume with no tags of this stack (an
+// on-demand one by the provider, from root_block_device's tags; a Spot one by ec2.Tag, the
+// request keeping its tags, #38821), and EC2 has no condition key that ties a volume to its
+// instance. So the deploy role may tag a volume that carries no stack's tags only with keys
+// that say nothing of whose it is (iam/deploy-ec2-change-policy.json): not Project, Stack
+// or n3x:*. rootTags are a root volume's: the runner's tags but those, and the provider's
+// default tags but those too (the provider adds them to an on-demand root volume itself).
 var unclaimingKeys = []string{"Name", "Arch", "Role", "Purpose"}
+
+// claimsStack says whether a tag key says whose a resource is, which the deploy role may
+// set only on a resource it creates or that is already this stack's.
+func claimsStack(key string) bool {
+	return key == "Project" || key == "Stack" || strings.HasPrefix(key, "n3x:")
+}
 
 // unclaimingTags are the tags among unclaimingKeys.
 func unclaimingTags(tags pulumi.StringMap) pulumi.StringMap {
@@ -190,6 +199,18 @@ func unclaimingTags(tags pulumi.StringMap) pulumi.StringMap {
 		}
 	}
 	return kept
+}
+
+// spotRootTags are the tags ec2.Tag puts on a Spot runner's root volume: the unclaiming
+// ones, and the default tags that claim nothing, as an on-demand root volume gets them.
+func spotRootTags(cfg Config, tags pulumi.StringMap) pulumi.StringMap {
+	all := withDefaultTags(cfg, unclaimingTags(tags))
+	for key := range all {
+		if claimsStack(key) {
+			delete(all, key)
+		}
+	}
+	return all
 }
 
 // withoutStateID is a copy of tags without the state id.

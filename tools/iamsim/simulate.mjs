@@ -4,7 +4,7 @@
 // iam_simulate_test.go, which builds the requests from the provider-call table and the
 // program's real resources.
 //
-// stdin:  {"account": "...", "policies": {"name": <policy document>},
+// stdin:  {"account": "...", "policies": {"name": [<policy document>, ...]},
 //          "requests": [{"id", "policy", "action",
 //                        "resources": [{"type", "arn", "context": {key: value}}],
 //                        "context": {key: value}}]}
@@ -31,7 +31,7 @@ async function check(request, resource, context) {
       resource: { resource, accountId: input.account },
       contextVariables: context,
     },
-    identityPolicies: [{ name: request.policy, policy: input.policies[request.policy] }],
+    identityPolicies: input.policies[request.policy].map((policy, i) => ({ name: `${request.policy}-${i}`, policy })),
     serviceControlPolicies: [],
     resourceControlPolicies: [],
   }, { simulationMode: 'Strict' })

@@ -50,6 +50,16 @@ func isNoSuchPolicy(err error) bool {
 	return strings.Contains(s, "NoSuchEntity") || strings.Contains(s, "couldn't find resource")
 }
 
+// arnOr is the boundary to put on the roles: the one found, or, when the lookup failed for
+// another reason than a refusal, the one the state's runner role has, so that a failed
+// lookup never takes a boundary off.
+func (b *boundaryFacts) arnOr(state stackState) string {
+	if b.err != nil {
+		return state.roleBoundary
+	}
+	return b.arn
+}
+
 // checks are the refused lookup as a problem (it cannot be told whether the roles need the
 // boundary), any other failure as a warning: the roles get no boundary.
 func (b *boundaryFacts) checks(cfg Config) (problems []error, warnings []string) {
@@ -60,6 +70,6 @@ func (b *boundaryFacts) checks(cfg Config) (problems []error, warnings []string)
 	if err := denied(what, "iam:GetPolicy", b.err); err != nil {
 		return []error{err}, nil
 	}
-	return nil, []string{fmt.Sprintf("could not look for the permissions boundary %s (%s): the stack's roles get none, "+
-		"which a deploy with the CI deploy role refuses (docs/ci-iam.md)", boundaryName(cfg), firstLine(b.err))}
+	return nil, []string{fmt.Sprintf("could not look for the permissions boundary %s (%s): the stack's roles keep the one they have, if any "+
+		"(docs/ci-iam.md)", boundaryName(cfg), firstLine(b.err))}
 }

@@ -54,6 +54,23 @@ func TestABoundaryLookupThatFails(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "could not look for the permissions boundary n3x-runner-boundary") {
 		t.Errorf("warnings %q", warnings)
 	}
+	// ... and a failed lookup never takes a boundary off: the state's stays.
+	prepared := newFakeAWS()
+	prepared.boundary = true
+	first := mustDeployOn(t, prepared, testConfig())
+	again := first.next()
+	again.boundaryFails = true
+	d = deploy(t, again, "dev", false, testConfig())
+	if got := str(t, d.find(t, typeRole, "runner-role"), "permissionsBoundary"); d.err != nil || got != "arn:aws:iam::"+testAccount+":policy/n3x-runner-boundary" {
+		t.Errorf("after a failed lookup the runner role's boundary is %q (%v)", got, d.err)
+	}
+	failed := &boundaryFacts{err: errString("unknown token")}
+	if got := failed.arnOr(stackState{roleBoundary: "arn:aws:iam::123456789012:policy/n3x-runner-boundary"}); got != "arn:aws:iam::123456789012:policy/n3x-runner-boundary" {
+		t.Errorf("a failed lookup puts %q on the roles", got)
+	}
+	if got := (&boundaryFacts{arn: "x"}).arnOr(stackState{}); got != "x" {
+		t.Errorf("a found boundary %q", got)
+	}
 }
 
 type errString string

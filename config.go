@@ -66,7 +66,7 @@ type configKey struct {
 }
 
 // configKeys are all n3x keys, in the order Pulumi.yaml and the README list them.
-var configKeys = []configKey{
+var configKeys = append([]configKey{
 	{name: keyAmiX86, typ: configTypeString, required: true,
 		description: "NixOS AMI of the x86_64 runners (official NixOS or your own, see docs/ami.md). Required."},
 	{name: keySSHPublicKey, typ: configTypeString, required: true,
@@ -117,7 +117,7 @@ var configKeys = []configKey{
 		description: "Deprecated, like gitlabRunnerToken: the Nix binary-cache secret key. Put it in SSM and its public half in cacheSigningPublicKey instead (docs/ci-iam.md)."},
 	{name: keySnapshotRetentionDays, typ: configTypeInt, def: strconv.Itoa(defaultSnapshotRetentionDays),
 		description: "Days of daily snapshots of every data volume (Amazon Data Lifecycle Manager), 0-90; 0 turns the policy off."},
-}
+}, wakeKeys...)
 
 // lookupKey returns the row of a key.
 func lookupKey(name string) configKey {
@@ -176,6 +176,7 @@ type Config struct {
 	LegacySecretKeys      []string          // the deprecated secret keys that are set
 	publicKeySet          bool              // n3x:cacheSigningPublicKey is set, not derived
 	SnapshotRetention     int               // days; 0: no snapshot policy
+	Wake                  wakeConfig        // wake on job; zero: off
 	Region                string            // aws:region, for prices and ARNs
 	DefaultTags           map[string]string // aws:defaultTags.tags, which the provider adds to every resource
 	StateID               string            // this stack's state id (state.go), which the resources it can leave behind carry
@@ -221,10 +222,10 @@ func loadConfig(src configSource) (Config, error) {
 		GravitonCount:        r.integer(keyGravitonCount, 1, maxRunnersPerArchitecture, "runners"),
 		SnapshotRetention:    r.integer(keySnapshotRetentionDays, 0, maxSnapshotRetentionDays, "days"),
 		CacheSigningKey:      r.cacheSigningKey(),
+		Wake:                 r.wake(),
 	}
 	cfg.RunnerTokens = r.runnerTokens(cfg.AmiArm64 != "")
 	cfg.CacheSigningPublicKey = r.cacheSigningPublicKey(cfg.CacheSigningKey)
-	cfg.publicKeySet = r.raw(keyCacheSigningPublicKey) != ""
 	cfg.publicKeySet = r.raw(keyCacheSigningPublicKey) != ""
 	for _, key := range []string{keyGitlabRunnerToken, keyGitlabRunnerTokenGraviton, keyCacheSigningKey} {
 		if r.raw(key) != "" {
@@ -241,7 +242,7 @@ func loadConfig(src configSource) (Config, error) {
 // pricedKeys are the keys the cost estimate reads.
 var pricedKeys = []string{keyAmiArm64, keyInstanceTypeX86, keyInstanceTypeGraviton, keyRootVolumeSize, keyCacheVolumeSize, keyCacheVolumeIops,
 	keyCacheVolumeThroughput, keyYoctoVolumeSize, keyYoctoVolumeIops, keyYoctoVolumeThroughput, keyWorkingHours, keyCapacity, keyX86Count,
-	keyGravitonCount, keySnapshotRetentionDays}
+	keyGravitonCount, keySnapshotRetentionDays, keyWakeOnJob, keyIdleMinutes}
 
 // pricedKeysValid says whether none of the problems is with a key the estimate reads, so
 // the configuration as typed can be priced before its problems are fixed.

@@ -117,6 +117,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		GravitonCount:        1,
 		RunnerTokens:         map[string]string{},
 		SnapshotRetention:    7,
+		Wake:                 wakeConfig{GitlabURL: "https://gitlab.com", Tags: map[string][]string{"x86_64": {"n3x-build", "x86_64"}, "arm64": {"n3x-build", "arm64"}}, IdleMinutes: 30},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)

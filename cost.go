@@ -24,6 +24,7 @@ var priceList = map[string]regionPrices{
 			"c6g.2xlarge": 0.272, "c6g.4xlarge": 0.544,
 		},
 		gp3GiBMonth: 0.08, gp3IopsMonth: 0.005, gp3MiBpsMonth: 0.04, publicIPv4Hourly: 0.005, snapshotGiBMonth: 0.05,
+		lambdaPerMillionRequests: 0.20, lambdaArmGBSecond: 0.0000133334, logsIngestGB: 0.50,
 	},
 }
 
@@ -32,6 +33,31 @@ type regionPrices struct {
 	gp3GiBMonth, gp3IopsMonth, gp3MiBpsMonth float64 // beyond gp3's free 3000 IOPS and 125 MiB/s
 	publicIPv4Hourly                         float64
 	snapshotGiBMonth                         float64 // EBS snapshots, standard tier
+	lambdaPerMillionRequests                 float64 // Lambda requests (function URL requests cost nothing more)
+	lambdaArmGBSecond                        float64 // Lambda duration on arm64
+	logsIngestGB                             float64 // CloudWatch Logs ingestion
+}
+
+// The wake-on-job estimate's stated assumptions: building hours a month (the fleet's
+// instances run only while they build, plus an idle tail), one wake a day (each followed by
+// n3x:idleMinutes of idle before the runner stops), and the function's load: four Job Hook
+// events per job (created, pending, running, finished), half a second and one 200-byte log
+// line each, at 128 MB.
+const (
+	wakeBuildHours       = 150.0
+	wakesPerMonth        = 30.0
+	wakeJobsPerMonth     = 10000.0
+	wakeEventsPerJob     = 4.0
+	wakeSecondsPerEvent  = 0.5
+	wakeLogBytesPerEvent = 200.0
+	wakeMemoryGB         = 0.125
+)
+
+// wakeCost is what wake on job changes in the estimate.
+type wakeCost struct {
+	buildHours, idleHours float64  // the assumed building hours and idle tails a month
+	alwaysOn              *float64 // the same fleet always on, on demand, without snapshots
+	function              *float64 // the wake function at wakeJobsPerMonth jobs
 }
 
 // snapshotDailyChange is the share of a data volume the estimate assumes changes in a day:
@@ -58,6 +84,7 @@ type fleetCost struct {
 	instanceHours float64 // per month, from n3x:workingHours
 	retentionDays int     // n3x:snapshotRetentionDays
 	runners       []runnerCost
+	wake          *wakeCost // with n3x:wakeOnJob
 }
 
 // instanceHoursPerMonth is weekly running hours × 52 weeks / 12 months; always on, 730.
@@ -73,6 +100,18 @@ func instanceHoursPerMonth(hours workingHours) float64 {
 func estimateCost(cfg Config, spotHourly map[string]float64) fleetCost {
 	prices, known := priceList[cfg.Region]
 	cost := fleetCost{capacity: cfg.Capacity, instanceHours: instanceHoursPerMonth(cfg.WorkingHours), retentionDays: cfg.SnapshotRetention}
+	if cfg.Wake.Enabled {
+		alwaysOn := cfg
+		alwaysOn.Wake, alwaysOn.WorkingHours, alwaysOn.Capacity = wakeConfig{}, workingHours{}, capacityOnDemand
+		w := &wakeCost{buildHours: wakeBuildHours, idleHours: wakesPerMonth * float64(cfg.Wake.IdleMinutes) / 60,
+			alwaysOn: estimateCost(alwaysOn, spotHourly).total()}
+		if known {
+			events := wakeJobsPerMonth * wakeEventsPerJob
+			w.function = ptr(events/1e6*prices.lambdaPerMillionRequests + events*wakeSecondsPerEvent*wakeMemoryGB*prices.lambdaArmGBSecond +
+				events*wakeLogBytesPerEvent/1e9*prices.logsIngestGB)
+		}
+		cost.wake, cost.instanceHours = w, min(cost.instanceHours, w.buildHours+w.idleHours)
+	}
 	// Every runner has the same volumes and one Elastic IP, which costs the same whether
 	// its instance runs or not.
 	volumes := float64(cfg.RootVolumeSize) * prices.gp3GiBMonth
@@ -140,8 +179,22 @@ func lookupSpotPrice(ctx *pulumi.Context, instanceType, zone string) (float64, b
 
 func (r runnerCost) total() *float64 { return sum(r.instance, r.volumes, r.publicIPv4) }
 
-// total is the fleet's monthly bill without snapshots, nil when any part is unknown.
-func (c fleetCost) total() *float64 { return c.sumOf(runnerCost.total) }
+// total is the fleet's monthly bill without snapshots, nil when any part is unknown; with
+// wake on job, its function's too.
+func (c fleetCost) total() *float64 {
+	if c.wake != nil {
+		return sum(c.sumOf(runnerCost.total), c.wake.function)
+	}
+	return c.sumOf(runnerCost.total)
+}
+
+// share is the total as a part of the same fleet always on, in percent; nil when unknown.
+func (w *wakeCost) share(total *float64) *float64 {
+	if total == nil || w.alwaysOn == nil || *w.alwaysOn == 0 {
+		return nil
+	}
+	return ptr(*total / *w.alwaysOn * 100)
+}
 
 // snapshots is the most the fleet's snapshots cost a month, nil when unknown.
 func (c fleetCost) snapshots() *float64 {
@@ -171,7 +224,7 @@ func (c fleetCost) output() pulumi.Map {
 			"total":        amount(r.total()),
 		}
 	}
-	return pulumi.Map{
+	out := pulumi.Map{
 		"currency":      pulumi.String("USD"),
 		"capacity":      pulumi.String(c.capacity),
 		"instanceHours": pulumi.Float64(round(c.instanceHours)),
@@ -179,6 +232,16 @@ func (c fleetCost) output() pulumi.Map {
 		"total":         amount(c.total()),
 		"snapshotsMax":  amount(c.snapshots()),
 	}
+	if w := c.wake; w != nil {
+		out["wakeOnJob"] = pulumi.Map{
+			"buildHours":        pulumi.Float64(w.buildHours),
+			"idleHours":         pulumi.Float64(round(w.idleHours)),
+			"function":          amount(w.function),
+			"alwaysOnTotal":     amount(w.alwaysOn),
+			"percentOfAlwaysOn": amount(w.share(c.total())),
+		}
+	}
+	return out
 }
 
 // String is the estimate as one line, for the preview.
@@ -190,6 +253,15 @@ func (c fleetCost) String() string {
 	}
 	line := fmt.Sprintf("monthly cost estimate, %s, %s instance hours: %s = %s a month",
 		c.capacity, strconv.FormatFloat(round(c.instanceHours), 'f', -1, 64), strings.Join(parts, " + "), dollars(c.total()))
+	if w := c.wake; w != nil {
+		share := "an unknown share"
+		if p := w.share(c.total()); p != nil {
+			share = fmt.Sprintf("%.0f %%", *p)
+		}
+		line += fmt.Sprintf(" with wake on job, assuming %.0f building hours and %.0f wakes a month, each followed by n3x:idleMinutes idle (%s h): "+
+			"%s of always on, on demand (%s), the wake function %s of it at %.0f jobs a month",
+			w.buildHours, wakesPerMonth, strconv.FormatFloat(round(w.idleHours), 'f', -1, 64), share, dollars(w.alwaysOn), dollars(w.function), wakeJobsPerMonth)
+	}
 	if c.retentionDays > 0 {
 		line += fmt.Sprintf(", plus at most %s of snapshots (%d days kept, at most %.0f %% of each volume changing a day)",
 			dollars(c.snapshots()), c.retentionDays, snapshotDailyChange*100)

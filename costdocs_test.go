@@ -21,6 +21,8 @@ func documentedCosts(t *testing.T) []struct {
 		{"Always on, on demand (730 h)", nil},
 		{"Mon-Fri 07:00-19:00, on demand (260 h)", hours},
 		{"Mon-Fri 07:00-19:00, Spot (260 h)", append(hours, keyCapacity, "spot")},
+		{"Wake on job, on demand (165 h)", []string{keyWakeOnJob, "true"}},
+		{"Wake on job, Spot (165 h)", []string{keyWakeOnJob, "true", keyCapacity, "spot"}},
 	} {
 		cfg := mustLoadConfig(t, testConfig(append([]string{keySSHCidrBlocks, "", keyAvailabilityZone, ""}, c.overrides...)...), "dev")
 		cfg.Region = "us-east-1"

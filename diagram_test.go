@@ -277,6 +277,9 @@ func TestArchitectureDiagramMatchesTheCode(t *testing.T) {
 	if scheduler := oneBox(t, file, labels, "EventBridge Scheduler"); scheduler != "" && !namesWord(scheduler, "role "+schedulerRoleName(cfg)) {
 		t.Errorf("%s: %q; the scheduler's role is %s", file, scheduler, schedulerRoleName(cfg))
 	}
+	if wake := oneBox(t, file, labels, "Lambda "+wakeName(cfg)); wake != "" && (!namesWord(wake, wakeName(cfg)) || !strings.Contains(wake, "n3x:"+keyWakeOnJob)) {
+		t.Errorf("%s: %q; the wake function is %s, made with n3x:%s", file, wake, wakeName(cfg), keyWakeOnJob)
+	}
 
 	// The costs shown: each runner and the fleet always on, and the fleet in working hours,
 	// on demand and on Spot, as the program estimates them; then the most the snapshots of
@@ -319,7 +322,7 @@ func TestRunnerServicesDiagramMatchesTheCode(t *testing.T) {
 			t.Errorf("%s: no %q box on port %d", file, title, in.port)
 		}
 	}
-	for _, service := range []string{"GitLab Runner", "Podman", "Harmonia :5000", "systemd-networkd", "Runner secrets", "first-boot-format"} {
+	for _, service := range []string{"GitLab Runner", "Podman", "Harmonia :5000", "systemd-networkd", "Runner secrets", "first-boot-format", "n3x-idle-stop (n3x:" + keyWakeOnJob + ")"} {
 		if len(labelsStartingWith(labels, service)) != 1 {
 			t.Errorf("%s: no %q box", file, service)
 		}

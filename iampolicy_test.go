@@ -268,6 +268,51 @@ var providerActions = map[string]map[string]iamOperation{
 		"Delete": {"internal/service/dlm/lifecycle_policy.go resourceLifecyclePolicyDelete", []string{"dlm:DeleteLifecyclePolicy"}},
 	},
 
+	// ------------------------------------------------------------------ wake on job: Lambda, CloudWatch Logs
+	typeFunction: {
+		// Tags go with the create; GetFunction returns them only to a caller allowed
+		// lambda:ListTags. No reserved concurrency, publish, code signing config or VPC.
+		"Create": {"internal/service/lambda/function.go resourceFunctionCreate (retryFunctionOp, waitFunctionCreated)", []string{
+			"lambda:CreateFunction", "lambda:TagResource@lambda:CreateFunction", "iam:PassRole@lambda:CreateFunction", "lambda:GetFunction",
+		}},
+		"Read": {"internal/service/lambda/function.go resourceFunctionRead (findFunction, findLatestFunctionVersionByName)", []string{
+			"lambda:GetFunction", "lambda:ListTags", "lambda:ListVersionsByFunction", "lambda:GetFunctionCodeSigningConfig",
+		}},
+		"Update": {"internal/service/lambda/function.go resourceFunctionUpdate (needsFunctionConfigUpdate, needsFunctionCodeUpdate)", []string{
+			"lambda:UpdateFunctionConfiguration", "iam:PassRole@lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode",
+			"lambda:GetFunction", "lambda:TagResource", "lambda:UntagResource",
+		}},
+		"Delete": {"internal/service/lambda/function.go resourceFunctionDelete", []string{"lambda:DeleteFunction"}},
+	},
+	typeFunctionURL: {
+		// For AuthType NONE the create adds the public lambda:InvokeFunctionUrl statement.
+		"Create": {"internal/service/lambda/function_url.go resourceFunctionURLCreate", []string{
+			"lambda:CreateFunctionUrlConfig", "lambda:AddPermission", "lambda:GetFunctionUrlConfig",
+		}},
+		"Read":   {"internal/service/lambda/function_url.go resourceFunctionURLRead", []string{"lambda:GetFunctionUrlConfig"}},
+		"Update": {"internal/service/lambda/function_url.go resourceFunctionURLUpdate", []string{"lambda:UpdateFunctionUrlConfig", "lambda:GetFunctionUrlConfig"}},
+		"Delete": {"internal/service/lambda/function_url.go resourceFunctionURLDelete", []string{"lambda:DeleteFunctionUrlConfig"}},
+	},
+	typePermission: { // every argument forces a new permission: no Update
+		"Create": {"internal/service/lambda/permission.go resourcePermissionCreate", []string{"lambda:AddPermission", "lambda:GetPolicy"}},
+		"Read":   {"internal/service/lambda/permission.go resourcePermissionRead (findPolicy)", []string{"lambda:GetPolicy"}},
+		"Delete": {"internal/service/lambda/permission.go resourcePermissionDelete", []string{"lambda:RemovePermission", "lambda:GetPolicy"}},
+	},
+	typeLogGroup: {
+		// Its tags are read and changed by the log-group actions in v5.42 and by the
+		// resource ones later: both.
+		"Create": {"internal/service/logs/group.go resourceGroupCreate", []string{
+			"logs:CreateLogGroup", "logs:TagResource@logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DescribeLogGroups",
+		}},
+		"Read": {"internal/service/logs/group.go resourceGroupRead (findLogGroupByName, listLogGroupTags)", []string{
+			"logs:DescribeLogGroups", "logs:ListTagsLogGroup", "logs:ListTagsForResource",
+		}},
+		"Update": {"internal/service/logs/group.go resourceGroupUpdate", []string{
+			"logs:PutRetentionPolicy", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource",
+		}},
+		"Delete": {"internal/service/logs/group.go resourceGroupDelete", []string{"logs:DeleteLogGroup"}},
+	},
+
 	// ------------------------------------------------------------------ data sources
 	"aws:index/getAvailabilityZones:getAvailabilityZones": {"Invoke": {
 		"internal/service/ec2/ec2_availability_zones_data_source.go dataSourceAvailabilityZonesRead", []string{"ec2:DescribeAvailabilityZones"}}},
@@ -450,13 +495,16 @@ func deployPolicyDocuments(t *testing.T) []any {
 
 // adminOnly are the provider's calls the deploy role is refused on purpose, by the roles
 // they are refused on (nil: every one), each of them an administrator's (docs/ci-iam.md, What
-// only an administrator does): a role's trust, taking its boundary off, and creating or
-// rewriting the snapshot role, which needs more than the boundary allows.
+// only an administrator does): creating and deleting a role (a new role's trust is anyone's
+// to choose), a role's trust, taking its boundary off, and rewriting the snapshot role,
+// which needs more than the boundary allows.
 var adminOnly = map[string][]string{
+	"iam:CreateRole":                    nil,
+	"iam:DeleteRole":                    nil,
 	"iam:UpdateAssumeRolePolicy":        nil,
 	"iam:DeleteRolePermissionsBoundary": nil,
-	"iam:CreateRole":                    {"n3x-snapshots"},
 	"iam:PutRolePolicy":                 {"n3x-snapshots"},
+	"iam:DeleteRolePolicy":              {"n3x-snapshots"},
 	"iam:PutRolePermissionsBoundary":    {"n3x-snapshots"},
 }
 
@@ -529,7 +577,7 @@ func TestIAMGlob(t *testing.T) {
 func everyOptionalResource(t *testing.T) []string {
 	signingKey, _ := testSigningKey(t)
 	return []string{keyWorkingHours, "Mon-Fri 07:00-19:00 Europe/Berlin", keyGitlabRunnerToken, "glrt-abc",
-		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7"}
+		keyCacheSigningKey, signingKey, keySnapshotRetentionDays, "7", keyWakeOnJob, "true"}
 }
 
 // TestIAMTableCoversEveryTypeAndInvoke deploys (with the mocks) every configuration that
@@ -941,8 +989,9 @@ func TestDeployPolicyIsScopedToTheStacksNames(t *testing.T) {
 			t.Errorf("deploy role may not pass %s", a.arn)
 		}
 	}
-	// 3 roles, 1 profile, 2 parameters per architecture + the signing key, 2 schedules per runner.
-	if want := map[string]int{typeRole: 3, typeInstanceProfile: 1, typeParameter: 3, typeSchedule: 40}; !maps.Equal(kinds, want) {
+	// 4 roles (runner, scheduler, snapshots, wake), 1 profile, the deprecated secrets' 3
+	// parameters and the idle minutes, 2 schedules per runner.
+	if want := map[string]int{typeRole: 4, typeInstanceProfile: 1, typeParameter: 4, typeSchedule: 40}; !maps.Equal(kinds, want) {
 		t.Fatalf("dev stack's scoped resources %v, want %v: the test no longer sees them all", kinds, want)
 	}
 
@@ -1082,7 +1131,7 @@ esac
 	deployPart := append(slices.Clone(createPolicy), "iam attach-role-policy")
 	if want := slices.Concat([]string{"iam get-open-id-connect-provider", "iam create-open-id-connect-provider", "kms describe-key", "kms create-key",
 		"kms create-alias"}, createPolicy, []string{"iam create-role", "iam put-role-policy", "iam create-role", "iam delete-role-policy"},
-		deployPart, deployPart, deployPart, deployPart); !slices.Equal(verbs, want) {
+		deployPart, deployPart, deployPart, deployPart, deployPart); !slices.Equal(verbs, want) {
 		t.Errorf("aws calls %q, want %q", verbs, want)
 	}
 	if want := []string{"acme-prod-ci-preview", "acme-prod-ci-deploy"}; !slices.Equal(roles, want) {
@@ -1102,7 +1151,7 @@ esac
 			t.Fatal(err)
 		}
 		for _, placeholder := range []string{testAccount, "us-east-1", gitlabHost, gitlabProject, ":ref:main\"",
-			"my-pulumi-state-bucket", "11111111-2222-3333-4444-555555555555", `Stack": "dev"`, "/n3x/dev", `snapshots": "n3x"`, "/n3x-"} {
+			"my-pulumi-state-bucket", "11111111-2222-3333-4444-555555555555", `Stack": "dev"`, "/n3x/dev", `snapshots": "n3x"`, "/n3x-", ":function:n3x-"} {
 			if strings.Contains(string(data), placeholder) {
 				t.Errorf("%s still names the placeholder %s", name, placeholder)
 			}
@@ -1111,7 +1160,7 @@ esac
 	dir = filepath.Dir(policies["deploy-state-policy.json"])
 	deployPolicy := readDeployPolicy(t, dir)
 	for action, arn := range map[string]string{
-		"iam:CreateRole":               "arn:aws:iam::210987654321:role/acme-prod-runner",
+		"iam:PutRolePolicy":            "arn:aws:iam::210987654321:role/acme-prod-runner",
 		"iam:GetPolicy":                "arn:aws:iam::210987654321:policy/acme-prod-runner-boundary",
 		"iam:AddRoleToInstanceProfile": "arn:aws:iam::210987654321:instance-profile/acme-prod-runner",
 		"ssm:PutParameter":             "arn:aws:ssm:eu-central-1:210987654321:parameter/acme-prod-runner/cache-signing-key",
@@ -1159,7 +1208,7 @@ esac
 	newVersion := []string{"iam get-policy", "iam list-policy-versions", "iam delete-policy-version", "iam create-policy-version"}
 	deployPart = append(slices.Clone(newVersion), "iam attach-role-policy")
 	if want := slices.Concat([]string{"iam get-open-id-connect-provider", "kms describe-key"}, newVersion,
-		[]string{"iam create-role", "iam put-role-policy", "iam create-role", "iam delete-role-policy"}, deployPart, deployPart, deployPart, deployPart); !slices.Equal(verbs, want) {
+		[]string{"iam create-role", "iam put-role-policy", "iam create-role", "iam delete-role-policy"}, deployPart, deployPart, deployPart, deployPart, deployPart); !slices.Equal(verbs, want) {
 		t.Errorf("second paste: aws calls %q, want %q", verbs, want)
 	}
 	again := readDeployPolicy(t, filepath.Dir(policies["deploy-state-policy.json"]))

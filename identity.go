@@ -33,6 +33,9 @@ func runnerParameterNames(cfg Config) map[string]string {
 	for _, a := range architectures(cfg) {
 		names["gitlab-runner-token/"+a.arch] = parameterPath(cfg) + "gitlab-runner-token/" + a.arch
 	}
+	if cfg.Wake.Enabled {
+		names["idle-minutes"] = wakeParameterNames(cfg)["idle-minutes"]
+	}
 	return names
 }
 
@@ -78,10 +81,10 @@ func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts, bo
 		// SSM parameter ARNs drop the name's leading slash (SSM user guide, parameter ARNs).
 		parameterARNs = append(parameterARNs, fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", account.partition, cfg.Region, account.accountID, parameter))
 	}
-	permissions, err := policyJSON(
-		policyStatement{Effect: "Allow", Action: sessionManagerActions, Resource: "*"},
-		policyStatement{Effect: "Allow", Action: []string{"ssm:GetParameter", "ssm:GetParameters"}, Resource: parameterARNs},
-	)
+	permissions, err := policyJSON(append([]policyStatement{
+		{Effect: "Allow", Action: sessionManagerActions, Resource: "*"},
+		{Effect: "Allow", Action: []string{"ssm:GetParameter", "ssm:GetParameters"}, Resource: parameterARNs},
+	}, wakeRunnerPermissions(cfg, account)...)...)
 	if err != nil {
 		return runnerIdentity{}, err
 	}

@@ -123,6 +123,9 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if f.identity, err = newRunnerIdentity(ctx, cfg, checked.caller, checked.boundary); err != nil {
 		return nil, err
 	}
+	if f.wake, err = newWakeFunction(ctx, cfg, p, checked.caller, checked.boundary); err != nil {
+		return nil, err
+	}
 	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again
 	for _, spec := range runnerSpecs(cfg) {
 		r, err := newRunner(ctx, cfg, spec, f.sharedResources, serving[spec.kind])
@@ -193,6 +196,9 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 		return command
 	}).(pulumi.StringOutput)
 	for name, value := range f.identity.outputs() {
+		outputs[name] = value
+	}
+	for name, value := range f.wake.outputs() {
 		outputs[name] = value
 	}
 	for _, r := range f.runners {

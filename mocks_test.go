@@ -42,6 +42,10 @@ const (
 	typeSnapshot        = "aws:ebs/snapshot:Snapshot"
 	typeLifecyclePolicy = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
 	typeStash           = "pulumi:index:Stash"
+	typeFunction        = "aws:lambda/function:Function"
+	typeFunctionURL     = "aws:lambda/functionUrl:FunctionUrl"
+	typePermission      = "aws:lambda/permission:Permission"
+	typeLogGroup        = "aws:cloudwatch/logGroup:LogGroup"
 	testAccount         = "123456789012"
 	testStateID         = "5eed5eed5eed5eed" // the state id every test stack gets (randomStateID)
 )
@@ -136,6 +140,7 @@ type fakeSnapshot struct {
 // the engine's pulumi:pulumi:readStackResourceOutputs, as the backend's latest checkpoint.
 type fakeAWS struct {
 	boundary      bool                // the account has the roles' permissions boundary policy (the CI setup made it)
+	boundaryFails bool                // looking it up fails, but not as a refusal
 	zones         []string            // standard zones
 	localZones    []string            // opt-in zones, hidden by the opt-in-status filter
 	offerings     map[string][]string // instance type -> zones offering it
@@ -426,6 +431,12 @@ func (f *fakeAWS) computeOutputs(args pulumi.MockResourceArgs, outputs resource.
 		outputs["arn"] = resource.NewStringProperty("arn:aws:iam::" + testAccount + ":role/" + args.Inputs["name"].StringValue())
 	case typeInstanceProfile:
 		outputs["arn"] = resource.NewStringProperty("arn:aws:iam::" + testAccount + ":instance-profile/" + args.Inputs["name"].StringValue())
+	case typeFunction:
+		outputs["arn"] = resource.NewStringProperty("arn:aws:lambda:us-east-1:" + testAccount + ":function:" + args.Inputs["name"].StringValue())
+	case typeFunctionURL:
+		outputs["functionUrl"] = resource.NewStringProperty("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/")
+	case typeLogGroup:
+		outputs["arn"] = resource.NewStringProperty("arn:aws:logs:us-east-1:" + testAccount + ":log-group:" + args.Inputs["name"].StringValue())
 	}
 }
 
@@ -499,6 +510,9 @@ func (f *fakeAWS) answer(args pulumi.MockCallArgs) (resource.PropertyMap, error)
 		return resource.PropertyMap{"name": resource.NewStringProperty(name), "outputs": resource.NewObjectProperty(resources)}, nil
 	case "aws:iam/getPolicy:getPolicy":
 		arn := args.Args["arn"].StringValue()
+		if f.boundaryFails {
+			return nil, errors.New("reading IAM Policy: operation error IAM: GetPolicy, exceeded maximum number of attempts, 3, https response error StatusCode: 0, RequestID: , request send failed")
+		}
 		if !f.boundary || arn != "arn:aws:iam::"+testAccount+":policy/n3x-runner-boundary" {
 			return nil, fmt.Errorf("reading IAM Policy (%s): couldn't find resource", arn)
 		}

@@ -97,7 +97,7 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 			}
 		}
 	}
-	return preflightResult{placement: p, sources: sources, caller: caller, boundary: boundary.arn, spotPrices: spotPrices, live: live, leftovers: leftovers,
+	return preflightResult{placement: p, sources: sources, caller: caller, boundary: boundary.arnOr(state), spotPrices: spotPrices, live: live, leftovers: leftovers,
 		warnings: warnings, notes: notes}, nil
 }
 

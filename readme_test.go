@@ -72,7 +72,7 @@ func TestReadmeOutputsTableMatchesTheCode(t *testing.T) {
 			documented = append(documented, m[1])
 		}
 	}
-	d := mustDeploy(t, testConfig())
+	d := mustDeploy(t, testConfig(keyWakeOnJob, "true")) // every output, wake on job's too
 	if got, want := slices.Sorted(slices.Values(documented)), slices.Sorted(maps.Keys(d.outputs)); !slices.Equal(got, want) {
 		t.Errorf("README outputs %q, program exports %q", got, want)
 	}
@@ -324,6 +324,26 @@ func TestReadmeCostsComeFromTheCode(t *testing.T) {
 	snapshots := fmt.Sprintf("at most %s per runner with the default %s days", dollars(x86.snapshots), lookupKey(keySnapshotRetentionDays).def)
 	if !strings.Contains(section, snapshots) || !strings.Contains(section, fmt.Sprintf("%.0f %% of it changes", snapshotDailyChange*100)) {
 		t.Errorf("README snapshot cost lacks %q and the daily change", snapshots)
+	}
+	// The wake-on-job rows' assumptions and the function's cost, as cost.go states them.
+	wake := costs[3].cost
+	for _, claim := range []string{
+		fmt.Sprintf("assume %.0f building\nhours a month and one wake a day", wakeBuildHours),
+		fmt.Sprintf("%s\ninstance hours", strconv.FormatFloat(wake.instanceHours, 'f', -1, 64)),
+		fmt.Sprintf("about %s at 10,000 jobs a month", dollars(wake.wake.function)),
+		fmt.Sprintf("the volumes and addresses,\n%s a runner", dollars(sum(wake.runners[0].volumes, wake.runners[0].publicIPv4))),
+	} {
+		if flat := strings.Join(strings.Fields(section), " "); !strings.Contains(flat, strings.Join(strings.Fields(claim), " ")) {
+			t.Errorf("README cost estimate lacks %q", claim)
+		}
+	}
+	page := strings.Join(strings.Fields(readDoc(t, "hours-and-spot.md")), " ")
+	if claim := fmt.Sprintf("are %s instance hours, %.0f %% of the fleet always on (%.0f %% on Spot)", strconv.FormatFloat(wake.instanceHours, 'f', -1, 64),
+		*wake.total()/always*100, *costs[4].cost.total()/always*100); !strings.Contains(page, claim) {
+		t.Errorf("docs/hours-and-spot.md lacks %q", claim)
+	}
+	if claim := fmt.Sprintf("about %s a month at 10,000 jobs", dollars(wake.wake.function)); !strings.Contains(page, claim) {
+		t.Errorf("docs/hours-and-spot.md lacks %q", claim)
 	}
 	// The working-hours target (at most half of always on) and the Spot target (at most 35 %).
 	if share := *costs[1].cost.total() / always; share > 0.50 {

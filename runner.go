@@ -26,6 +26,7 @@ type sharedResources struct {
 	identity      runnerIdentity
 	sources       map[string]volumeSource // by runner name and role
 	region        string
+	wake          *wakeFunction // nil without n3x:wakeOnJob
 }
 
 // newRunner builds one runner from its spec. The instance is disposable (a new AMI
@@ -35,6 +36,11 @@ type sharedResources struct {
 func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedResources, after []pulumi.Resource) (*runner, error) {
 	name := spec.physicalName(cfg)
 	deps := append([]pulumi.Resource{shared.keyPair, shared.identity.profile}, after...)
+	if shared.wake != nil {
+		// The wake function learns of a new AMI, key pair, zone or count before this
+		// instance is replaced or removed, so it never starts the old one.
+		deps = append(deps, shared.wake.function)
+	}
 	instance, err := newMachine(ctx, cfg, spec, shared, name, []pulumi.ResourceOption{pulumi.DependsOn(deps)})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -25,6 +26,7 @@ import (
 type stackState struct {
 	stateID         string // the value of this stack's state-id Stash; "" before its first update
 	securityGroupID string
+	roleBoundary    string                 // the runner role's permissions boundary, "" for none (boundary.go)
 	runners         map[string]stateRunner // by runner name: x86, x86-2, graviton
 }
 
@@ -71,6 +73,8 @@ const (
 	typeNameAttachment    = "aws:ec2/volumeAttachment:VolumeAttachment"
 	typeNameEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
 	typeNameSnapshot      = "aws:ebs/snapshot:Snapshot"
+	typeNameRole          = "aws:iam/role:Role"
+	runnerRoleLogical     = "runner-role"
 	readStateToken        = "pulumi:pulumi:readStackResourceOutputs"
 )
 
@@ -96,7 +100,7 @@ func stateStackName(ctx *pulumi.Context) string {
 func readStackState(ctx *pulumi.Context) (stackState, error) {
 	name := stateStackName(ctx)
 	var result struct {
-		Outputs map[string]any `pulumi:"outputs"`
+		Outputs map[string]checkpointEntry `pulumi:"outputs"`
 	}
 	args := struct {
 		StackName string `pulumi:"stackName"`
@@ -104,7 +108,53 @@ func readStackState(ctx *pulumi.Context) (stackState, error) {
 	if _, err := ctx.InvokePackageRaw(readStateToken, args, &result, ""); err != nil {
 		return stackState{}, fmt.Errorf("reading this stack's state (%s): %w", name, err)
 	}
-	return parseStackState(result.Outputs), nil
+	resources := map[string]any{}
+	for urn, entry := range result.Outputs {
+		resources[urn] = map[string]any{"type": entry.Type, "outputs": entry.Outputs.asMap()}
+	}
+	return parseStackState(resources), nil
+}
+
+// checkpointEntry is one resource of the checkpoint, with only the outputs the program reads.
+type checkpointEntry struct {
+	Type    string       `pulumi:"type"`
+	Outputs stateOutputs `pulumi:"outputs"`
+}
+
+// stateOutputs are the outputs parseStackState reads, by the names the providers give them.
+// Only these are decoded: an output the program never reads may hold what the SDK cannot
+// decode, such as the wake function's code archive after a refresh (the engine sends a
+// provider's Read the assets without their contents, provider_plugin.go, and the provider
+// hands them back so).
+type stateOutputs struct {
+	Output                      any `pulumi:"output"`
+	ID                          any `pulumi:"id"`
+	ARN                         any `pulumi:"arn"`
+	AMI                         any `pulumi:"ami"`
+	InstanceType                any `pulumi:"instanceType"`
+	AvailabilityZone            any `pulumi:"availabilityZone"`
+	SubnetID                    any `pulumi:"subnetId"`
+	KeyName                     any `pulumi:"keyName"`
+	IamInstanceProfile          any `pulumi:"iamInstanceProfile"`
+	SpotInstanceID              any `pulumi:"spotInstanceId"`
+	RootBlockDevice             any `pulumi:"rootBlockDevice"`
+	FinalSnapshot               any `pulumi:"finalSnapshot"`
+	StopInstanceBeforeDetaching any `pulumi:"stopInstanceBeforeDetaching"`
+	VolumeID                    any `pulumi:"volumeId"`
+	AllocationID                any `pulumi:"allocationId"`
+	PermissionsBoundary         any `pulumi:"permissionsBoundary"`
+}
+
+// asMap is the outputs that are set, by name.
+func (o stateOutputs) asMap() map[string]any {
+	m := map[string]any{}
+	v := reflect.ValueOf(o)
+	for i := range v.NumField() {
+		if value := v.Field(i).Interface(); value != nil {
+			m[v.Type().Field(i).Tag.Get("pulumi")] = value
+		}
+	}
+	return m
 }
 
 // parseStackState reads the resources by URN, each {type, outputs}.
@@ -123,6 +173,10 @@ func parseStackState(resources map[string]any) stackState {
 		case typeNameSecurityGroup:
 			if name == securityGroupLogical {
 				s.securityGroupID = resourceID(outputs)
+			}
+		case typeNameRole:
+			if name == runnerRoleLogical {
+				s.roleBoundary = text(outputs, "permissionsBoundary")
 			}
 		case typeNameInstance, typeNameSpotRequest:
 			if runner, ok := strings.CutSuffix(name, "-runner"); ok && isRunnerName(runner) {

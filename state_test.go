@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // stateOnly keeps of an account's state only the resources keep accepts, as an update that
@@ -386,5 +388,22 @@ func TestASecurityGroupLookupThatFailsWarnsAndAccusesNoCopy(t *testing.T) {
 		return strings.HasPrefix(w, "could not look for security groups that this stack made but its state does not hold")
 	}) {
 		t.Errorf("warnings %q", d.warnings)
+	}
+}
+
+// After a refresh the checkpoint may hold the wake function's code archive without its
+// contents (the engine sends a provider's Read the assets elided, and the provider hands
+// them back so): the program reads its own state all the same, decoding only what it reads.
+func TestTheStateReadsPastAnArchiveWithoutContents(t *testing.T) {
+	first := mustDeploy(t, testConfig(keyWakeOnJob, "true"))
+	account := first.next()
+	elided := &resource.Archive{Sig: resource.ArchiveSig, Hash: "0a1b", Assets: map[string]any{"wake.py": &resource.Asset{Sig: resource.AssetSig, Hash: "2c3d"}}}
+	account.setStateOutput(typeFunction+"::runner-wake", "code", elided)
+	d := deploy(t, account, "dev", true, testConfig(keyWakeOnJob, "true"))
+	if d.err != nil {
+		t.Fatalf("a preview after the refresh: %v %q", d.err, d.errors)
+	}
+	if got := d.find(t, typeInstance, "x86-runner").id; got != first.find(t, typeInstance, "x86-runner").id {
+		t.Errorf("the state's runner was not read: id %q", got)
 	}
 }

@@ -244,9 +244,11 @@ func architecture() diagram {
 			lines: []string{"SSH key pair n3x-runner-key", "from n3x:sshPublicKey", "(ed25519 or RSA ≥ 2048)", "on every runner it launches"}},
 		box{id: "sessionManager", x: 840, y: upper, w: 180, h: 72, fill: serviceFill, stroke: serviceStroke,
 			lines: []string{"Session Manager", "aws ssm start-session", "the SSM agent dials out:", "no inbound port needed"}},
+		box{id: "wake", x: 840, y: lower, w: 195, h: 72, fill: serviceFill, stroke: serviceStroke,
+			lines: []string{"Lambda n3x-runner-wake", "n3x:wakeOnJob: its URL", "takes GitLab's Job events,", "starts a runner per job"}},
 		box{id: "cost", x: 10, y: 840, w: 1040, h: 58, fill: actorFill, stroke: actorStroke,
 			lines: []string{"us-east-1, always on demand: ~$304/mo x86_64 + ~$267/mo Graviton = ~$570/mo",
-				"Mon-Fri 07:00-19:00 (n3x:workingHours): ~$275/mo; on Spot too: ~$176/mo",
+				"Mon-Fri 07:00-19:00 (n3x:workingHours): ~$275/mo; on Spot too: ~$176/mo · wake on job, 150 h of builds: ~$215/mo; on Spot: ~$153/mo",
 				"plus at most ~$96/mo for snapshots (7 days kept, at most 10 % of each volume changing a day)"}},
 	)
 	const sgBottom, labelY = 580, 622
@@ -296,6 +298,7 @@ func runnerServices() diagram {
 		service("gitlabRunner", 2, 1, "GitLab Runner", "shell executor for CI jobs", "uses Cache (Nix) and Yocto"),
 		service("podman", 2, 2, "Podman", "OCI runtime (kas-container)", "uses Yocto: DL_DIR, SSTATE_DIR"),
 		service("firstBoot", 2, 3, "first-boot-format", "one-time volume setup", "formats Cache (ZFS), Yocto (ext4)"),
+		service("idleStop", 0, 3, "n3x-idle-stop (n3x:wakeOnJob)", "each minute: no job for idleMinutes?", "stops GitLab Runner, then the instance"),
 		volume("root", 0, "Root EBS 50 GB gp3", "(root)", "NixOS system from the AMI"),
 		volume("cache", 1, "Cache EBS 500 GB gp3 · ZFS pool", "/dev/sdf udev link, attached 1st", "/nix/store and /persist (host keys)"),
 		volume("yocto", 2, "Yocto EBS 100 GB gp3 · ext4", "/dev/sdg udev link, attached 2nd", "DL_DIR + SSTATE_DIR"),

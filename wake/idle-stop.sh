@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Stops this runner when its GitLab Runner has run no job for the stack's idle minutes
+# (n3x:idleMinutes, in the SSM parameter /<instance profile>/idle-minutes). Run it every
+# minute on the runner (a systemd timer, docs/ami.md). It never cuts a job: it first stops
+# GitLab Runner gracefully (SIGQUIT: it takes no new job and lets a running one finish, one
+# it took since the last look included), and only then stops the instance through the EC2
+# API, as a user stop that the wake function may start again. The graceful stop is a
+# runtime drop-in, gone at the next boot: any other stop (an AMI upgrade's) stays as the
+# unit says, abandoning jobs, within the provider's 10 minutes.
+#
+# Needs: curl, jq, awk, the AWS CLI, systemd, GitLab Runner's metrics on 127.0.0.1:9252
+# (listen_address), and the runner role (which may read the parameter and stop its own
+# instance). State: /run/n3x-idle/busy-at, the last minute a job ran; /run is empty after
+# a boot, so the idle time counts from the boot.
+set -euo pipefail
+
+state=${N3X_IDLE_STATE:-/run/n3x-idle}
+units=${N3X_SYSTEMD_RUNTIME:-/run/systemd/system}
+metrics=${N3X_RUNNER_METRICS:-http://127.0.0.1:9252/metrics}
+imds=http://169.254.169.254/latest
+
+token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$imds/api/token")
+metadata() { curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/$1"; }
+instance=$(metadata instance-id)
+region=$(metadata placement/region)
+profile=$(metadata iam/info | jq -r '.InstanceProfileArn | split("/") | last')
+minutes=$(aws ssm get-parameter --region "$region" --name "/$profile/idle-minutes" --query Parameter.Value --output text)
+case $minutes in '' | *[!0-9]*) echo "idle-stop: /$profile/idle-minutes is not a number: $minutes" >&2; exit 1 ;; esac
+
+# Jobs this GitLab Runner has, in any state but idle (gitlab_runner_jobs; its idle series
+# is always there, at 0). No metrics at all: GitLab Runner is not up yet, or down; not idle.
+if ! page=$(curl -fsS "$metrics"); then
+	echo "idle-stop: no GitLab Runner metrics at $metrics; not stopping" >&2
+	exit 0
+fi
+jobs=$(awk '/^gitlab_runner_jobs\{/ && !/state="idle"/ { n += $NF } END { print n + 0 }' <<<"$page")
+
+mkdir -p "$state"
+now=$(date +%s)
+if [ "$jobs" != 0 ] || [ ! -e "$state/busy-at" ]; then
+	echo "$now" >"$state/busy-at"
+	exit 0
+fi
+idle=$((now - $(cat "$state/busy-at")))
+if [ "$idle" -lt $((minutes * 60)) ]; then
+	exit 0
+fi
+
+echo "idle-stop: no job for $((idle / 60)) minutes (n3x:idleMinutes $minutes): stopping GitLab Runner, then $instance"
+mkdir -p "$units/gitlab-runner.service.d"
+printf '[Service]\nKillSignal=SIGQUIT\nTimeoutStopSec=infinity\n' >"$units/gitlab-runner.service.d/n3x-idle-stop.conf"
+systemctl daemon-reload
+systemctl stop gitlab-runner.service # returns once a job it took meanwhile has run to its end
+aws ec2 stop-instances --region "$region" --instance-ids "$instance" >/dev/null

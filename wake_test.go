@@ -1,0 +1,319 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// requireTool skips a test whose tool this machine lacks, but for .ci/run, which sets
+// N3X_REQUIRE_TOOLS and installs them: there a missing tool fails.
+func requireTool(t *testing.T, name, install string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("N3X_REQUIRE_TOOLS") != "" {
+			t.Fatalf("%s is not installed (%s): %v", name, install, err)
+		}
+		t.Skipf("%s is not installed: %s", name, install)
+	}
+}
+
+// The function's own tests, against a fake EC2, SSM and GitLab (wake/test_wake.py): every
+// branch of the handler.
+func TestWakeFunctionPassesItsTests(t *testing.T) {
+	requireTool(t, "python3", "apt-get install python3")
+	out, err := exec.Command("python3", "-m", "unittest", "discover", "-s", "wake").CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 -m unittest discover -s wake: %v\n%s", err, out)
+	}
+}
+
+// With n3x:wakeOnJob, the stack makes the function with its code from wake/wake.py, on a
+// runtime AWS maintains, told exactly which runners it may start; a public URL; a role that
+// may start only this stack's instances and read only the two token parameters; a log group
+// with a retention; the idle minutes for the runners, whose role may stop its own instance;
+// and every runner waits for the function, so it learns of a replacement first.
+func TestWakeOnJobResources(t *testing.T) {
+	d := mustDeploy(t, testConfig(keyWakeOnJob, "true", keyX86Count, "2", keyIdleMinutes, "45",
+		keyGitlabURL, "https://gitlab.example.com/", keyRunnerTagsGraviton, "n3x-build, arm64 ,arm64"))
+	function := d.find(t, typeFunction, "runner-wake")
+	for path, want := range map[string]string{"name": "n3x-runner-wake", "runtime": "python3.13", "handler": "wake.handler", "role": "arn:aws:iam::" + testAccount + ":role/n3x-runner-wake"} {
+		if got := str(t, function, path); got != want {
+			t.Errorf("function %s = %q, want %q", path, got, want)
+		}
+	}
+	if num(t, function, "timeout") >= 10 || num(t, function, "memorySize") != 128 {
+		t.Errorf("timeout %d s (GitLab waits 10 s), memory %d MB", num(t, function, "timeout"), num(t, function, "memorySize"))
+	}
+	if got := prop(t, function, "architectures").ArrayValue(); len(got) != 1 || got[0].StringValue() != "arm64" {
+		t.Errorf("architectures %v", got)
+	}
+	code := prop(t, function, "code")
+	source, _ := os.ReadFile("wake/wake.py")
+	if !code.IsArchive() || len(code.ArchiveValue().Assets) != 1 {
+		t.Fatalf("code %v, want an archive of wake.py", code)
+	}
+	if asset, ok := code.ArchiveValue().Assets["wake.py"].(*resource.Asset); !ok || asset.Path != "wake/wake.py" || len(source) == 0 {
+		t.Errorf("code archive %v, want wake.py from wake/wake.py", code.ArchiveValue().Assets)
+	}
+	env := map[string]string{}
+	for k, v := range prop(t, function, "environment", "variables").ObjectValue() {
+		env[string(k)] = v.StringValue()
+	}
+	var runners []wakeRunner
+	if err := json.Unmarshal([]byte(env["RUNNERS"]), &runners); err != nil {
+		t.Fatal(err)
+	}
+	wantRunners := []wakeRunner{
+		{Name: "n3x-x86-runner", Arch: "x86_64", AMI: testAmiX86, KeyName: "n3x-runner-key", Zone: "us-east-1b"},
+		{Name: "n3x-x86-2-runner", Arch: "x86_64", AMI: testAmiX86, KeyName: "n3x-runner-key", Zone: "us-east-1b"},
+		{Name: "n3x-graviton-runner", Arch: "arm64", AMI: testAmiArm64, KeyName: "n3x-runner-key", Zone: "us-east-1b"},
+	}
+	if !slices.Equal(runners, wantRunners) {
+		t.Errorf("RUNNERS %+v\nwant %+v", runners, wantRunners)
+	}
+	wantEnv := map[string]string{
+		"STATE_ID": testStateID, "GITLAB_URL": "https://gitlab.example.com",
+		"TAGS":                    `{"arm64":["n3x-build","arm64"],"x86_64":["n3x-build","x86_64"]}`,
+		"WEBHOOK_TOKEN_PARAMETER": "/n3x-runner/gitlab-webhook-token", "API_TOKEN_PARAMETER": "/n3x-runner/gitlab-api-token",
+	}
+	for k, want := range wantEnv {
+		if env[k] != want {
+			t.Errorf("environment %s = %q, want %q", k, env[k], want)
+		}
+	}
+	if len(env) != len(wantEnv)+1 {
+		t.Errorf("environment %v", env)
+	}
+	for _, dep := range []string{"runner-wake-logs", "runner-wake-permissions"} {
+		if !hasDependency(function, dep) {
+			t.Errorf("the function does not wait for %s", dep)
+		}
+	}
+	url := d.find(t, typeFunctionURL, "runner-wake-url")
+	if str(t, url, "authorizationType") != "NONE" || str(t, url, "functionName") != "n3x-runner-wake" {
+		t.Errorf("function URL %v", url.inputs)
+	}
+	invoke := d.find(t, typePermission, "runner-wake-invoke")
+	if str(t, invoke, "action") != "lambda:InvokeFunction" || str(t, invoke, "principal") != "*" || str(t, invoke, "function") != "n3x-runner-wake" {
+		t.Errorf("invoke permission %v", invoke.inputs)
+	}
+	logs := d.find(t, typeLogGroup, "runner-wake-logs")
+	if str(t, logs, "name") != "/aws/lambda/n3x-runner-wake" || num(t, logs, "retentionInDays") != wakeLogRetentionDays {
+		t.Errorf("log group %v", logs.inputs)
+	}
+	idle := d.find(t, typeParameter, "idle-minutes")
+	value := prop(t, idle, "value") // the provider marks every parameter value secret
+	if value.IsSecret() {
+		value = value.SecretValue().Element
+	}
+	if str(t, idle, "name") != "/n3x-runner/idle-minutes" || str(t, idle, "type") != "String" || !value.IsString() || value.StringValue() != "45" {
+		t.Errorf("idle minutes parameter %v", idle.inputs)
+	}
+
+	role := d.find(t, typeRole, "runner-wake-role")
+	var trust policyDocument
+	if err := json.Unmarshal([]byte(str(t, role, "assumeRolePolicy")), &trust); err != nil {
+		t.Fatal(err)
+	}
+	if !equalJSON(t, trust.Statement, []policyStatement{{Effect: "Allow", Principal: map[string]string{"Service": "lambda.amazonaws.com"}, Action: "sts:AssumeRole"}}) {
+		t.Errorf("wake role trust %+v", trust.Statement)
+	}
+	ssmARN := func(name string) string {
+		return "arn:aws:ssm:us-east-1:" + testAccount + ":parameter/n3x-runner/" + name
+	}
+	wantWake := []policyStatement{
+		{Effect: "Allow", Action: []any{"logs:CreateLogStream", "logs:PutLogEvents"}, Resource: "arn:aws:logs:us-east-1:" + testAccount + ":log-group:/aws/lambda/n3x-runner-wake:*"},
+		{Effect: "Allow", Action: "ec2:DescribeInstances", Resource: "*"},
+		{Effect: "Allow", Action: "ec2:StartInstances", Resource: "arn:aws:ec2:us-east-1:" + testAccount + ":instance/*",
+			Condition: map[string]map[string]string{"StringEquals": {"aws:ResourceTag/n3x:state-id": testStateID}}},
+		{Effect: "Allow", Action: "ssm:GetParameter", Resource: []any{ssmARN("gitlab-api-token"), ssmARN("gitlab-webhook-token")}},
+	}
+	if got := policyOf(t, d, "runner-wake-permissions"); !equalJSON(t, got, wantWake) {
+		t.Errorf("the wake role may\n%+v\nwant\n%+v", got, wantWake)
+	}
+	runnerPolicy := policyOf(t, d, "runner-role-permissions")
+	wantStop := policyStatement{Effect: "Allow", Action: "ec2:StopInstances", Resource: "arn:aws:ec2:us-east-1:" + testAccount + ":instance/*",
+		Condition: map[string]map[string]string{"StringEquals": {"aws:ResourceTag/n3x:state-id": testStateID,
+			"ec2:InstanceProfile": "arn:aws:iam::" + testAccount + ":instance-profile/n3x-runner"}}}
+	if len(runnerPolicy) != 3 || !equalJSON(t, runnerPolicy[2], wantStop) || !strings.Contains(mustJSON(t, runnerPolicy[1]), ssmARN("idle-minutes")) {
+		t.Errorf("the runner role may\n%+v\nwant its own stop and the idle minutes too", runnerPolicy)
+	}
+	for _, runner := range d.ofType(typeInstance) {
+		if !hasDependency(runner, "runner-wake") {
+			t.Errorf("%s does not wait for the wake function", runner.name)
+		}
+	}
+	outputs := d.outputs
+	if outputs["wakeWebhookUrl"] != "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/" {
+		t.Errorf("wakeWebhookUrl %v", outputs["wakeWebhookUrl"])
+	}
+	if params, _ := outputs["wakeParameters"].(map[string]any); params["gitlab-webhook-token"] != "/n3x-runner/gitlab-webhook-token" || len(params) != 3 {
+		t.Errorf("wakeParameters %v", outputs["wakeParameters"])
+	}
+}
+
+// Without n3x:wakeOnJob: none of it, and a runner may not stop itself.
+func TestWakeOnJobOffMakesNothing(t *testing.T) {
+	d := mustDeploy(t, testConfig())
+	for _, typ := range []string{typeFunction, typeFunctionURL, typePermission, typeLogGroup, typeParameter} {
+		if n := len(d.ofType(typ)); n != 0 {
+			t.Errorf("%d %s without wakeOnJob", n, typ)
+		}
+	}
+	if s := mustJSON(t, policyOf(t, d, "runner-role-permissions")); strings.Contains(s, "StopInstances") || strings.Contains(s, "idle-minutes") {
+		t.Errorf("runner role without wakeOnJob: %s", s)
+	}
+	if _, ok := d.outputs["wakeWebhookUrl"]; ok {
+		t.Error("wakeWebhookUrl without wakeOnJob")
+	}
+}
+
+// Bad wake-on-job keys get their own message and fix, also while wakeOnJob is off.
+func TestWakeConfigProblems(t *testing.T) {
+	cases := []struct {
+		name, key, value, message, fix string
+	}{
+		{"not a boolean", keyWakeOnJob, "yes", `n3x:wakeOnJob must be true or false, got "yes"`, "pulumi config set n3x:wakeOnJob true"},
+		{"no scheme", keyGitlabURL, "gitlab.example.com", `n3x:gitlabUrl must be the https URL of a GitLab instance`, "pulumi config set n3x:gitlabUrl https://<your-gitlab-host>"},
+		{"plain http", keyGitlabURL, "http://gitlab.example.com", `n3x:gitlabUrl is "http://gitlab.example.com": the function sends a GitLab token to it, so it must be https`,
+			"pulumi config set n3x:gitlabUrl https://gitlab.example.com"},
+		{"a token in the URL", keyGitlabURL, "https://oauth2:glpat-x@gitlab.example.com", "n3x:gitlabUrl must be the https URL", "pulumi config set n3x:gitlabUrl https://<your-gitlab-host>"},
+		{"an empty tag", keyRunnerTagsX86, "n3x-build,,x86_64", `n3x:runnerTagsX86 must be GitLab runner tags separated by commas (each 1-255 characters), got "n3x-build,,x86_64"`,
+			"pulumi config set n3x:runnerTagsX86 <tag>,<tag>"},
+		{"too few minutes", keyIdleMinutes, "5", "n3x:idleMinutes must be a whole number of minutes from 10 to 1440, got 5", "pulumi config set n3x:idleMinutes 10"},
+		{"minutes with a unit", keyIdleMinutes, "30m", `n3x:idleMinutes must be a whole number of minutes from 10 to 1440, got "30m"`, "pulumi config set n3x:idleMinutes 30"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(testSource(testConfig(tc.key, tc.value), "dev"))
+			if err == nil || !strings.Contains(err.Error(), tc.message) || !strings.Contains(err.Error(), "fix: "+tc.fix) {
+				t.Errorf("error %v\nwant %q with fix %q", err, tc.message, tc.fix)
+			}
+		})
+	}
+}
+
+// policyOf is the statements of a registered role policy.
+func policyOf(t *testing.T, d deployment, name string) []policyStatement {
+	t.Helper()
+	var doc policyDocument
+	if err := json.Unmarshal([]byte(str(t, d.find(t, typeRolePolicy, name), "policy")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Statement
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// The runner's idle stop (wake/idle-stop.sh), with fake IMDS, metrics, AWS CLI, systemctl
+// and clock: it stops only after n3x:idleMinutes without a job, counted from the boot, and
+// then GitLab Runner first (gracefully: a job it took meanwhile runs to its end), the
+// instance after.
+func TestIdleStopNeverCutsAJob(t *testing.T) {
+	requireTool(t, "jq", "apt-get install jq")
+	dir := t.TempDir()
+	bin, state, calls := filepath.Join(dir, "bin"), filepath.Join(dir, "run"), filepath.Join(dir, "calls")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakes := map[string]string{
+		"curl": `for a; do url=$a; done
+case $url in
+*/api/token) echo tok ;;
+*/meta-data/instance-id) echo i-0123456789abcdef0 ;;
+*/meta-data/placement/region) echo us-east-1 ;;
+*/meta-data/iam/info) echo '{"Code":"Success","InstanceProfileArn":"arn:aws:iam::123456789012:instance-profile/n3x-runner"}' ;;
+*/metrics) [ -e "$FAKE/metrics" ] || exit 7; cat "$FAKE/metrics" ;;
+esac`,
+		"aws":       `echo "aws $*" >> "$FAKE/calls"; case "$1 $2" in "ssm get-parameter") cat "$FAKE/minutes" ;; esac`,
+		"systemctl": `echo "systemctl $*" >> "$FAKE/calls"`,
+		"date":      `cat "$FAKE/now"`,
+	}
+	for name, body := range fakes {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/bash\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle := "# HELP gitlab_runner_jobs The current number of running builds.\n" +
+		`gitlab_runner_jobs{executor_stage="idle",runner="abc",stage="idle",state="idle",system_id="s_1"} 0` + "\n"
+	busy := idle + `gitlab_runner_jobs{executor_stage="step_script",runner="abc",stage="build",state="running",system_id="s_1"} 1` + "\n"
+	run := func(now int) (string, error) {
+		write("now", strconv.Itoa(now))
+		os.Remove(calls)
+		cmd := exec.Command("bash", "wake/idle-stop.sh")
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "FAKE="+dir, "N3X_IDLE_STATE="+state,
+			"N3X_SYSTEMD_RUNTIME="+filepath.Join(dir, "units"))
+		out, err := cmd.CombinedOutput()
+		log, _ := os.ReadFile(calls)
+		return strings.ReplaceAll(strings.TrimSpace(string(log)), "\n", "; "), errorWithOutput(err, out)
+	}
+	getParameter := "aws ssm get-parameter --region us-east-1 --name /n3x-runner/idle-minutes --query Parameter.Value --output text"
+	stop := getParameter + "; systemctl daemon-reload; systemctl stop gitlab-runner.service; aws ec2 stop-instances --region us-east-1 --instance-ids i-0123456789abcdef0"
+	write("minutes", "30\n")
+	steps := []struct {
+		name    string
+		metrics string // "" = GitLab Runner not answering
+		now     int
+		want    string
+	}{
+		{"first run after the boot: the idle time starts", idle, 1000, getParameter},
+		{"idle 29 minutes", idle, 1000 + 29*60, getParameter},
+		{"a job runs", busy, 1000 + 29*60 + 30, getParameter},
+		{"idle 29 minutes after the job", idle, 1000 + 58*60 + 30, getParameter},
+		{"GitLab Runner down: not idle", "", 1000 + 90*60, getParameter},
+		{"idle 30 minutes after the job: GitLab Runner stops first, then the instance", idle, 1000 + 59*60 + 30, stop},
+	}
+	for _, s := range steps {
+		os.Remove(filepath.Join(dir, "metrics"))
+		if s.metrics != "" {
+			write("metrics", s.metrics)
+		}
+		got, err := run(s.now)
+		if err != nil || got != s.want {
+			t.Errorf("%s: calls %q, %v\nwant %q", s.name, got, err, s.want)
+		}
+	}
+	dropIn, err := os.ReadFile(filepath.Join(dir, "units", "gitlab-runner.service.d", "n3x-idle-stop.conf"))
+	if err != nil || string(dropIn) != "[Service]\nKillSignal=SIGQUIT\nTimeoutStopSec=infinity\n" {
+		t.Errorf("the graceful stop's drop-in %q, %v", dropIn, err)
+	}
+	write("minutes", "thirty\n")
+	if got, err := run(99999); err == nil || strings.Contains(got, "stop") {
+		t.Errorf("a bad idle-minutes parameter: calls %q, %v; want a failure that stops nothing", got, err)
+	}
+}
+
+// errorWithOutput adds a command's output to its error.
+func errorWithOutput(err error, out []byte) error {
+	if err == nil {
+		return nil
+	}
+	return &commandError{err: err, out: string(out)}
+}
+
+type commandError struct {
+	err error
+	out string
+}
+
+func (e *commandError) Error() string { return e.err.Error() + ": " + e.out }

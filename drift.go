@@ -157,6 +157,9 @@ func warnOrphans(ctx *pulumi.Context, cfg Config, state stackState, f *liveFleet
 		}
 	}
 	var orphans []string
+	for _, ids := range own.lostInstances {
+		tracked = append(tracked, ids...) // named by checkLeftovers, with the import
+	}
 	for _, id := range candidates {
 		// One that holds this stack's volumes is the old instance of an unfinished replacement,
 		// which the state still holds and the next up deletes (driftWarnings says so).

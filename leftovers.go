@@ -34,6 +34,11 @@ type leftoverFacts struct {
 	eipsErr    error
 	lostLinks  []lostLink // attachments and associations in EC2 that the state does not hold
 	linksErr   error
+	// lostInstances are, by configured runner whose state holds no instance (nor Spot
+	// request), the instances of its Name that carry this stack's state id: pulumi state
+	// delete of the instance, or an update cancelled while EC2 launched it.
+	lostInstances map[string][]string
+	instancesErr  error
 }
 
 // lostLink is an attachment of a runner's data volume, or its address's association, that
@@ -51,7 +56,7 @@ type securityGroupFacts struct{ id, vpcID string }
 // findLeftovers looks up the security groups of this stack's name and, once its state has
 // an id, the volumes and addresses that carry it.
 func findLeftovers(ctx *pulumi.Context, l *lookups, cfg Config, state stackState) *leftoverFacts {
-	f := &leftoverFacts{names: map[string]string{}}
+	f := &leftoverFacts{names: map[string]string{}, lostInstances: map[string][]string{}}
 	byName := ec2.GetSecurityGroupsFilter{Name: "group-name", Values: []string{securityGroupName(cfg)}}
 	l.start(func() {
 		groups, err := ec2.GetSecurityGroups(ctx, &ec2.GetSecurityGroupsArgs{Filters: []ec2.GetSecurityGroupsFilter{byName}})
@@ -93,6 +98,22 @@ func findLeftovers(ctx *pulumi.Context, l *lookups, cfg Config, state stackState
 			l.locked(func() { f.instances = instances.Ids })
 		}
 	})
+	for _, spec := range runnerSpecs(cfg) {
+		if state.runners[spec.name].instance != (stateInstance{}) {
+			continue
+		}
+		tags := map[string]string{stateIDTag: state.stateID, "Name": spec.physicalName(cfg)}
+		l.start(func() {
+			instances, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{InstanceTags: tags, InstanceStateNames: notTerminated})
+			l.locked(func() {
+				if err != nil {
+					f.instancesErr = err
+				} else if len(instances.Ids) > 0 {
+					f.lostInstances[spec.name] = instances.Ids
+				}
+			})
+		})
+	}
 	l.start(func() {
 		eips, err := ec2.GetEips(ctx, &ec2.GetEipsArgs{Tags: ours})
 		l.locked(func() {
@@ -131,12 +152,16 @@ func (f *leftoverFacts) findNames(ctx *pulumi.Context, l *lookups, state stackSt
 	}
 }
 
-// findLostLinks looks up, for each configured runner whose state holds its instance but not
-// one of its attachments or its address's association, whether EC2 has it.
+// findLostLinks looks up, for each configured runner whose state holds its instance (or
+// lost it, lostInstances) but not one of its attachments or its address's association,
+// whether EC2 has it.
 func (f *leftoverFacts) findLostLinks(ctx *pulumi.Context, l *lookups, cfg Config, state stackState) {
 	for _, spec := range runnerSpecs(cfg) {
-		r, ok := state.runners[spec.name]
-		if !ok || r.instance.id == "" {
+		r := state.runners[spec.name]
+		if lost := f.lostInstances[spec.name]; r.instance.id == "" && len(lost) == 1 {
+			r.instance.id = lost[0] // taken back with its attachments, or they are made again
+		}
+		if r.instance.id == "" {
 			continue
 		}
 		for _, vol := range dataVolumeSpecs(cfg) {
@@ -246,6 +271,20 @@ func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placeme
 		warnings = append(warnings, fmt.Sprintf("Elastic IP %s (%s) carries this stack's state id (%s=%s), but the state does not hold it (an update cancelled while AWS allocated it, or pulumi state delete); "+
 			"it costs money while it is allocated: %s", id, cmp.Or(f.names[id], "no Name tag"), stateIDTag, state.stateID, way))
 	}
+	for _, spec := range runnerSpecs(cfg) {
+		for _, id := range f.lostInstances[spec.name] {
+			takeBackIt := takeBack(typeNameInstance, spec.name+"-runner", id)
+			if cfg.Capacity == capacitySpot {
+				// ec2_spot_instance_request.go: imported by the request's id.
+				takeBackIt = fmt.Sprintf("take back its Spot request, whose id aws ec2 describe-instances --region %s --instance-ids %s --query 'Reservations[0].Instances[0].SpotInstanceRequestId' --output text prints: %s",
+					cfg.Region, id, takeBack(typeNameSpotRequest, spec.name+"-runner", "<sir-id>"))
+			}
+			problems = append(problems, fmt.Errorf("instance %s (%s) carries this stack's state id (%s=%s), but the state does not hold it (pulumi state delete, or an update cancelled while EC2 launched it): "+
+				"it is runner %s's instance, and pulumi up would launch a second one beside it, which could not attach the volumes this one holds. "+
+				"Take it back into the state: %s; or terminate it (its data volumes stay, detached): aws ec2 terminate-instances --region %s --instance-ids %s",
+				id, spec.physicalName(cfg), stateIDTag, state.stateID, spec.name, takeBackIt, cfg.Region, id))
+		}
+	}
 	slices.SortFunc(f.lostLinks, func(a, b lostLink) int { return strings.Compare(a.logical, b.logical) })
 	for _, link := range f.lostLinks {
 		problems = append(problems, fmt.Errorf("%s, but the state does not hold %s (pulumi state delete --target-dependents takes it with the volume): "+
@@ -256,7 +295,7 @@ func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placeme
 		err         error
 		what, calls string
 	}{{f.groupsErr, "security groups", "ec2:DescribeSecurityGroups"}, {f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"},
-		{f.linksErr, "attachments and address associations", "ec2:DescribeVolumes and ec2:DescribeAddresses"}} {
+		{f.linksErr, "attachments and address associations", "ec2:DescribeVolumes and ec2:DescribeAddresses"}, {f.instancesErr, "runner instances", "ec2:DescribeInstances"}} {
 		if lookup.err != nil {
 			warnings = append(warnings, fmt.Sprintf("could not look for %s that this stack made but its state does not hold (%s); allow %s (iam/preview-policy.json) to have them named",
 				lookup.what, firstLine(lookup.err), lookup.calls))

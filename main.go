@@ -83,15 +83,15 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 		return nil, err
 	}
 	checked, err := preflight(ctx, cfg, state)
-	if err != nil {
-		return nil, cmp.Or(logCost(ctx, estimateCost(cfg, checked.spotPrices)), err)
-	}
-	p := checked.placement
 	for _, warning := range checked.warnings {
 		if err := ctx.Log.Warn(warning, nil); err != nil {
 			return nil, err
 		}
 	}
+	if err != nil {
+		return nil, cmp.Or(logCost(ctx, estimateCost(cfg, checked.spotPrices)), err)
+	}
+	p := checked.placement
 	for _, note := range checked.notes {
 		if err := ctx.Log.Info(note, nil); err != nil {
 			return nil, err
@@ -123,7 +123,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if f.identity, err = newRunnerIdentity(ctx, cfg, checked.caller, checked.boundary); err != nil {
 		return nil, err
 	}
-	if f.wake, err = newWakeFunction(ctx, cfg, p, checked.caller, checked.boundary); err != nil {
+	if f.wake, err = newWakeFunction(ctx, cfg, newWakeSettings(cfg, p, state), checked.caller, checked.boundary); err != nil {
 		return nil, err
 	}
 	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again

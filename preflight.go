@@ -86,7 +86,8 @@ func preflight(ctx *pulumi.Context, cfg Config, state stackState) (preflightResu
 		found = append(found, checkProtectedVolumes(cfg, state, p)...)
 	}
 	if len(found) > 0 {
-		return preflightResult{spotPrices: spotPrices}, configProblems(found)
+		// The warnings too: a lookup that failed may be why a leftover is not named.
+		return preflightResult{spotPrices: spotPrices, warnings: warnings}, configProblems(found)
 	}
 	warnings = slices.Concat(skipCheckpointsWarning(os.Getenv), legacySecretWarnings(cfg), configWarnings(cfg, p), removalWarnings(cfg, state), warnings, driftWarnings(cfg, state, live), movingWarning(cfg, state, p, live))
 	var notes []string

@@ -47,6 +47,8 @@ func TestAFailedFirstDeployKeepsItsVolumesWhenSnapshotsAppear(t *testing.T) {
 	first := mustDeploy(t, cfg)
 	account := first.next()
 	stateOnly(account, func(key string) bool { return !strings.Contains(key, "::x86-2") })
+	// EC2 refused runner 2's instance: there is none.
+	account.instances = slices.DeleteFunc(account.instances, func(i fakeInstance) bool { return i.id == "x86-2-runner-id" })
 	for _, v := range slices.Clone(account.volumes) {
 		if strings.HasPrefix(v.id, "x86-2-") {
 			account.volumes = slices.DeleteFunc(account.volumes, func(w fakeVolume) bool { return w.id == v.id })
@@ -111,6 +113,7 @@ func TestARunnerRestoresFromItsOwnHistoryFirst(t *testing.T) {
 	stateOnly(down, func(key string) bool { return !strings.Contains(key, "::x86-3") })
 	final := snapshotOf(t, down, "x86-3-cache-id", "snap-x86-3-final", "2026-11-30T12:00:00Z", nil)
 	down.volumes = slices.DeleteFunc(down.volumes, func(v fakeVolume) bool { return strings.HasPrefix(v.id, "x86-3-") })
+	down.instances = slices.DeleteFunc(down.instances, func(i fakeInstance) bool { return i.id == "x86-3-runner-id" })
 	down.snapshots = append(down.snapshots, final)
 	back := deploy(t, down, "dev", true, three)
 	if back.err != nil {
@@ -210,6 +213,77 @@ func TestAStateDeleteWithItsDependentsNamesEachImport(t *testing.T) {
 		if !strings.Contains(d.err.Error(), want) {
 			t.Errorf("err lacks %q:\n%v", want, d.err)
 		}
+	}
+}
+
+// pulumi state delete --target-dependents of a runner's instance takes its attachments and
+// its address's association too: preview stops before up launches a second instance beside
+// the one holding the volumes, and names the instance and each link with its import; on
+// Spot, the request's import. The orphan warning does not name it a second time.
+func TestAStateDeleteOfAnInstanceNamesItsImport(t *testing.T) {
+	for _, capacity := range []string{capacityOnDemand, capacitySpot} {
+		t.Run(capacity, func(t *testing.T) {
+			cfg := testConfig(keyAmiArm64, "", keyCapacity, capacity)
+			account := mustDeploy(t, cfg).next()
+			typ := typeInstance
+			if capacity == capacitySpot {
+				typ = typeSpotRequest
+			}
+			instance := account.state[typ+"::x86-runner"]
+			instanceID := instance.id
+			if capacity == capacitySpot {
+				instanceID = instance.outputs["spotInstanceId"].StringValue()
+			}
+			for _, key := range []string{typ + "::x86-runner", typeAttachment + "::x86-cache-attachment", typeAttachment + "::x86-yocto-attachment",
+				typeEipAssoc + "::x86-address-association"} {
+				delete(account.state, key)
+			}
+			d := deploy(t, account, "dev", true, cfg)
+			if d.err == nil {
+				t.Fatal("preview went on")
+			}
+			takeBack := "pulumi import aws:ec2/instance:Instance x86-runner " + instanceID + " --protect=false"
+			if capacity == capacitySpot {
+				takeBack = "take back its Spot request, whose id aws ec2 describe-instances --region us-east-1 --instance-ids " + instanceID +
+					" --query 'Reservations[0].Instances[0].SpotInstanceRequestId' --output text prints: "
+			}
+			for _, want := range []string{
+				"instance " + instanceID + " (n3x-x86-runner) carries this stack's state id (n3x:state-id=" + testStateID + "), but the state does not hold it",
+				"pulumi up would launch a second one beside it", takeBack,
+				"or terminate it (its data volumes stay, detached): aws ec2 terminate-instances --region us-east-1 --instance-ids " + instanceID,
+				"pulumi import aws:ec2/volumeAttachment:VolumeAttachment x86-cache-attachment /dev/sdf:x86-cache-id:" + instanceID + " --protect=false",
+				"pulumi import aws:ec2/volumeAttachment:VolumeAttachment x86-yocto-attachment /dev/sdg:x86-yocto-id:" + instanceID + " --protect=false",
+				"pulumi import aws:ec2/eipAssociation:EipAssociation x86-address-association eipassoc-x86-address --protect=false",
+			} {
+				if !strings.Contains(d.err.Error(), want) {
+					t.Errorf("err lacks %q:\n%v", want, d.err)
+				}
+			}
+			if slices.ContainsFunc(d.warnings, func(w string) bool { return strings.Contains(w, "the stack does not run them") }) {
+				t.Errorf("the instance is named an orphan too: %q", d.warnings)
+			}
+		})
+	}
+}
+
+// A lookup that fails is said also when preview stops on problems: it may be why a leftover
+// is not named among them.
+func TestAFailedLeftoverLookupIsSaidWithTheProblems(t *testing.T) {
+	cfg := testConfig(keyAmiArm64, "")
+	account := mustDeploy(t, cfg).next()
+	delete(account.state, typeVolume+"::x86-cache")
+	delete(account.state, typeAttachment+"::x86-cache-attachment")
+	delete(account.state, typeAttachment+"::x86-yocto-attachment")
+	delete(account.state, typeEipAssoc+"::x86-address-association")
+	account.denied = map[string]string{"aws:ec2/getElasticIp:getElasticIp": "ec2:DescribeAddresses"}
+	d := deploy(t, account, "dev", true, cfg)
+	if d.err == nil {
+		t.Fatal("preview went on")
+	}
+	if !slices.ContainsFunc(d.warnings, func(w string) bool {
+		return strings.HasPrefix(w, "could not look for attachments and address associations that this stack made but its state does not hold")
+	}) {
+		t.Errorf("warnings %q", d.warnings)
 	}
 }
 

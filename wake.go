@@ -113,14 +113,51 @@ func wakeParameterNames(cfg Config) map[string]string {
 	}
 }
 
-// wakeRunner is what the function knows of one runner it may start: an instance whose AMI,
-// key pair or zone differ is being replaced, and is never started.
+// wakeRunner is what the function knows of one runner it may start: an instance that
+// differs in any of these, or that this update replaces (Replacing, by id, from the
+// state), is being replaced, changed or removed, and is never started.
 type wakeRunner struct {
-	Name    string `json:"name"`
-	Arch    string `json:"arch"`
-	AMI     string `json:"ami"`
-	KeyName string `json:"keyName"`
-	Zone    string `json:"zone"`
+	Name         string   `json:"name"`
+	Arch         string   `json:"arch"`
+	AMI          string   `json:"ami"`
+	KeyName      string   `json:"keyName"`
+	Zone         string   `json:"zone"`
+	InstanceType string   `json:"instanceType"`
+	SubnetID     string   `json:"subnetId"` // "" when the zone's default subnet is not known at preview
+	Spot         bool     `json:"spot"`
+	Profile      string   `json:"profile"` // the instance profile's name
+	Replacing    []string `json:"replacing"`
+}
+
+// wakeSettings is the function's config.json (wake/wake.py reads it): in the code, not the
+// environment, whose 4 KB limit ten runners of each kind with long names would pass.
+type wakeSettings struct {
+	StateID               string              `json:"stateId"`
+	Runners               []wakeRunner        `json:"runners"`
+	Tags                  map[string][]string `json:"tags"`
+	GitlabURL             string              `json:"gitlabUrl"`
+	WebhookTokenParameter string              `json:"webhookTokenParameter"`
+	APITokenParameter     string              `json:"apiTokenParameter"`
+}
+
+// newWakeSettings is what the function is told: every configured runner as this update
+// makes it, with the instance the state holds for it when this update replaces that
+// (launchReason), so the old one is never started while it is being replaced.
+func newWakeSettings(cfg Config, p placement, state stackState) wakeSettings {
+	w := wakeSettings{StateID: cfg.StateID, Tags: map[string][]string{}, GitlabURL: cfg.Wake.GitlabURL,
+		WebhookTokenParameter: wakeParameterNames(cfg)["gitlab-webhook-token"], APITokenParameter: wakeParameterNames(cfg)["gitlab-api-token"]}
+	for _, spec := range runnerSpecs(cfg) {
+		r := wakeRunner{Name: spec.physicalName(cfg), Arch: spec.arch, AMI: spec.ami, KeyName: keyPairName(cfg), Zone: p.Zone,
+			InstanceType: spec.instanceType, SubnetID: p.SubnetID, Spot: cfg.Capacity == capacitySpot, Profile: runnerRoleName(cfg), Replacing: []string{}}
+		if held := state.runners[spec.name].instance; held.id != "" && launchReason(cfg, spec, held, p) != "" {
+			r.Replacing = append(r.Replacing, held.id)
+		}
+		w.Runners = append(w.Runners, r)
+	}
+	for _, a := range architectures(cfg) {
+		w.Tags[a.arch] = cfg.Wake.Tags[a.arch]
+	}
+	return w
 }
 
 // wakeFunction is the deployed function: the runners wait for it, so its list of runners
@@ -135,7 +172,7 @@ type wakeFunction struct {
 // public URL and the idle-minutes parameter; nil without. The role may describe
 // instances, start this stack's (aws:ResourceTag/n3x:state-id), read the two token
 // parameters and write its own log group; nothing else.
-func newWakeFunction(ctx *pulumi.Context, cfg Config, p placement, account *callerFacts, boundary string) (*wakeFunction, error) {
+func newWakeFunction(ctx *pulumi.Context, cfg Config, settings wakeSettings, account *callerFacts, boundary string) (*wakeFunction, error) {
 	if !cfg.Wake.Enabled {
 		return nil, nil
 	}
@@ -182,19 +219,7 @@ func newWakeFunction(ctx *pulumi.Context, cfg Config, p placement, account *call
 	if err != nil {
 		return nil, err
 	}
-	var runners []wakeRunner
-	for _, spec := range runnerSpecs(cfg) {
-		runners = append(runners, wakeRunner{Name: spec.physicalName(cfg), Arch: spec.arch, AMI: spec.ami, KeyName: keyPairName(cfg), Zone: p.Zone})
-	}
-	tags := map[string][]string{}
-	for _, a := range architectures(cfg) {
-		tags[a.arch] = cfg.Wake.Tags[a.arch]
-	}
-	runnersJSON, err := json.Marshal(runners)
-	if err != nil {
-		return nil, err
-	}
-	tagsJSON, err := json.Marshal(tags)
+	settingsJSON, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -204,19 +229,12 @@ func newWakeFunction(ctx *pulumi.Context, cfg Config, p placement, account *call
 		Runtime:       pulumi.String(wakeRuntime),
 		Architectures: pulumi.StringArray{pulumi.String("arm64")},
 		Handler:       pulumi.String("wake.handler"),
-		Code:          pulumi.NewAssetArchive(map[string]any{"wake.py": pulumi.NewFileAsset("wake/wake.py")}),
-		Role:          role.Arn,
-		MemorySize:    pulumi.Int(128),
-		Timeout:       pulumi.Int(wakeTimeoutSeconds),
-		Environment: &lambda.FunctionEnvironmentArgs{Variables: pulumi.StringMap{
-			"STATE_ID":                pulumi.String(cfg.StateID),
-			"RUNNERS":                 pulumi.String(runnersJSON),
-			"TAGS":                    pulumi.String(tagsJSON),
-			"GITLAB_URL":              pulumi.String(cfg.Wake.GitlabURL),
-			"WEBHOOK_TOKEN_PARAMETER": pulumi.String(parameters["gitlab-webhook-token"]),
-			"API_TOKEN_PARAMETER":     pulumi.String(parameters["gitlab-api-token"]),
-		}},
-		Tags: sharedTags(ctx, name),
+		Code: pulumi.NewAssetArchive(map[string]any{
+			"wake.py": pulumi.NewFileAsset("wake/wake.py"), "config.json": pulumi.NewStringAsset(string(settingsJSON) + "\n")}),
+		Role:       role.Arn,
+		MemorySize: pulumi.Int(128),
+		Timeout:    pulumi.Int(wakeTimeoutSeconds),
+		Tags:       sharedTags(ctx, name),
 		// The policy first: a function that cannot read its secrets answers 503.
 	}, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
 	if err != nil {

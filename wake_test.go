@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,40 +58,47 @@ func TestWakeOnJobResources(t *testing.T) {
 	}
 	code := prop(t, function, "code")
 	source, _ := os.ReadFile("wake/wake.py")
-	if !code.IsArchive() || len(code.ArchiveValue().Assets) != 1 {
-		t.Fatalf("code %v, want an archive of wake.py", code)
+	if !code.IsArchive() || len(code.ArchiveValue().Assets) != 2 {
+		t.Fatalf("code %v, want an archive of wake.py and config.json", code)
 	}
 	if asset, ok := code.ArchiveValue().Assets["wake.py"].(*resource.Asset); !ok || asset.Path != "wake/wake.py" || len(source) == 0 {
 		t.Errorf("code archive %v, want wake.py from wake/wake.py", code.ArchiveValue().Assets)
 	}
-	env := map[string]string{}
-	for k, v := range prop(t, function, "environment", "variables").ObjectValue() {
-		env[string(k)] = v.StringValue()
+	settingsAsset, ok := code.ArchiveValue().Assets["config.json"].(*resource.Asset)
+	if !ok || !settingsAsset.IsText() {
+		t.Fatalf("code archive %v, want config.json as text", code.ArchiveValue().Assets)
 	}
-	var runners []wakeRunner
-	if err := json.Unmarshal([]byte(env["RUNNERS"]), &runners); err != nil {
+	var settings wakeSettings
+	if err := json.Unmarshal([]byte(settingsAsset.Text), &settings); err != nil {
 		t.Fatal(err)
 	}
-	wantRunners := []wakeRunner{
-		{Name: "n3x-x86-runner", Arch: "x86_64", AMI: testAmiX86, KeyName: "n3x-runner-key", Zone: "us-east-1b"},
-		{Name: "n3x-x86-2-runner", Arch: "x86_64", AMI: testAmiX86, KeyName: "n3x-runner-key", Zone: "us-east-1b"},
-		{Name: "n3x-graviton-runner", Arch: "arm64", AMI: testAmiArm64, KeyName: "n3x-runner-key", Zone: "us-east-1b"},
+	runner := wakeRunner{Arch: "x86_64", AMI: testAmiX86, KeyName: "n3x-runner-key", Zone: "us-east-1b", InstanceType: "c6i.2xlarge",
+		SubnetID: "subnet-default-us-east-1b", Profile: "n3x-runner", Replacing: []string{}}
+	x86, x862, graviton := runner, runner, runner
+	x86.Name, x862.Name = "n3x-x86-runner", "n3x-x86-2-runner"
+	graviton.Name, graviton.Arch, graviton.AMI, graviton.InstanceType = "n3x-graviton-runner", "arm64", testAmiArm64, "c7g.2xlarge"
+	want := wakeSettings{StateID: testStateID, Runners: []wakeRunner{x86, x862, graviton}, GitlabURL: "https://gitlab.example.com",
+		Tags:                  map[string][]string{"arm64": {"n3x-build", "arm64"}, "x86_64": {"n3x-build", "x86_64"}},
+		WebhookTokenParameter: "/n3x-runner/gitlab-webhook-token", APITokenParameter: "/n3x-runner/gitlab-api-token"}
+	if !equalJSON(t, settings, want) {
+		t.Errorf("config.json %+v\nwant %+v", settings, want)
 	}
-	if !slices.Equal(runners, wantRunners) {
-		t.Errorf("RUNNERS %+v\nwant %+v", runners, wantRunners)
+	if env, ok := function.inputs["environment"]; ok {
+		t.Errorf("environment %v: the settings are in config.json", env)
 	}
-	wantEnv := map[string]string{
-		"STATE_ID": testStateID, "GITLAB_URL": "https://gitlab.example.com",
-		"TAGS":                    `{"arm64":["n3x-build","arm64"],"x86_64":["n3x-build","x86_64"]}`,
-		"WEBHOOK_TOKEN_PARAMETER": "/n3x-runner/gitlab-webhook-token", "API_TOKEN_PARAMETER": "/n3x-runner/gitlab-api-token",
+	// wake.py reads config.json as the stack writes it.
+	requireTool(t, "python3", "apt-get install python3")
+	file := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(file, []byte(settingsAsset.Text), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	for k, want := range wantEnv {
-		if env[k] != want {
-			t.Errorf("environment %s = %q, want %q", k, env[k], want)
-		}
-	}
-	if len(env) != len(wantEnv)+1 {
-		t.Errorf("environment %v", env)
+	read := "import json, sys; sys.path.insert(0, 'wake'); import wake; w = wake.Wake(json.load(open(sys.argv[1])), None, None, None); " +
+		"print(w.state_id, [r['name'] for r in w.runners if w.unchanged({'InstanceId': 'i-1', 'ImageId': r['ami'], 'KeyName': r['keyName'], " +
+		"'Placement': {'AvailabilityZone': r['zone']}, 'InstanceType': r['instanceType'], 'SubnetId': r['subnetId'], " +
+		"'IamInstanceProfile': {'Arn': 'arn:aws:iam::1:instance-profile/' + r['profile']}}, r)], sorted(w.tags), w.gitlab_url)"
+	if out, err := exec.Command("python3", "-c", read, file).CombinedOutput(); err != nil ||
+		strings.TrimSpace(string(out)) != testStateID+" ['n3x-x86-runner', 'n3x-x86-2-runner', 'n3x-graviton-runner'] ['arm64', 'x86_64'] https://gitlab.example.com" {
+		t.Errorf("wake.py reading config.json: %s %v", out, err)
 	}
 	for _, dep := range []string{"runner-wake-logs", "runner-wake-permissions"} {
 		if !hasDependency(function, dep) {
@@ -157,6 +165,45 @@ func TestWakeOnJobResources(t *testing.T) {
 	}
 	if params, _ := outputs["wakeParameters"].(map[string]any); params["gitlab-webhook-token"] != "/n3x-runner/gitlab-webhook-token" || len(params) != 3 {
 		t.Errorf("wakeParameters %v", outputs["wakeParameters"])
+	}
+}
+
+// wakeSettingsOf is the function's config.json of a deployment.
+func wakeSettingsOf(t *testing.T, d deployment) wakeSettings {
+	t.Helper()
+	asset, ok := prop(t, d.find(t, typeFunction, "runner-wake"), "code").ArchiveValue().Assets["config.json"].(*resource.Asset)
+	var settings wakeSettings
+	if !ok || json.Unmarshal([]byte(asset.Text), &settings) != nil {
+		t.Fatalf("no config.json in the function's code")
+	}
+	return settings
+}
+
+// An update that replaces a runner (here a bigger root volume, which the function cannot see
+// in DescribeInstances) tells the function the old instance's id first, so it never starts
+// that one while it waits, stopped, for its volumes to move; the next update lists none.
+func TestWakeNeverStartsAnInstanceThisUpdateReplaces(t *testing.T) {
+	cfg := testConfig(keyWakeOnJob, "true", keyX86Count, "2")
+	first := mustDeployOn(t, newFakeAWS(), cfg)
+	old := first.find(t, typeInstance, "x86-runner").id
+	for _, r := range wakeSettingsOf(t, first).Runners {
+		if len(r.Replacing) != 0 {
+			t.Errorf("first deploy: %s replacing %v", r.Name, r.Replacing)
+		}
+	}
+	bigger := maps.Clone(cfg)
+	bigger[keyRootVolumeSize] = "80"
+	roll := mustDeployOn(t, first.next(), bigger)
+	replacing := map[string][]string{}
+	for _, r := range wakeSettingsOf(t, roll).Runners {
+		replacing[r.Name] = r.Replacing
+	}
+	second := first.find(t, typeInstance, "x86-2-runner").id
+	if old == "" || !slices.Equal(replacing["n3x-x86-runner"], []string{old}) || !slices.Equal(replacing["n3x-x86-2-runner"], []string{second}) {
+		t.Errorf("replacing %v, want the held instances %s and %s", replacing, old, second)
+	}
+	if !hasDependency(roll.find(t, typeInstance, "x86-runner"), "runner-wake") {
+		t.Error("the new instance does not wait for the function's update")
 	}
 }
 
@@ -240,7 +287,8 @@ case $url in
 */meta-data/iam/info) echo '{"Code":"Success","InstanceProfileArn":"arn:aws:iam::123456789012:instance-profile/n3x-runner"}' ;;
 */metrics) [ -e "$FAKE/metrics" ] || exit 7; cat "$FAKE/metrics" ;;
 esac`,
-		"aws":       `echo "aws $*" >> "$FAKE/calls"; case "$1 $2" in "ssm get-parameter") cat "$FAKE/minutes" ;; esac`,
+		"aws": `echo "aws $*" >> "$FAKE/calls"; case "$1 $2" in "ssm get-parameter") cat "$FAKE/minutes" ;;
+"ec2 stop-instances") [ ! -e "$FAKE/fail-stop" ] || exit 254 ;; esac`,
 		"systemctl": `echo "systemctl $*" >> "$FAKE/calls"`,
 		"date":      `cat "$FAKE/now"`,
 	}
@@ -257,6 +305,8 @@ esac`,
 	idle := "# HELP gitlab_runner_jobs The current number of running builds.\n" +
 		`gitlab_runner_jobs{executor_stage="idle",runner="abc",stage="idle",state="idle",system_id="s_1"} 0` + "\n"
 	busy := idle + `gitlab_runner_jobs{executor_stage="step_script",runner="abc",stage="build",state="running",system_id="s_1"} 1` + "\n"
+	// A job that began and ended between two looks: only the counter moved.
+	quick := idle + `gitlab_runner_jobs_total{runner="abc",system_id="s_1"} 1` + "\n"
 	run := func(now int) (string, error) {
 		write("now", strconv.Itoa(now))
 		os.Remove(calls)
@@ -280,8 +330,10 @@ esac`,
 		{"idle 29 minutes", idle, 1000 + 29*60, getParameter},
 		{"a job runs", busy, 1000 + 29*60 + 30, getParameter},
 		{"idle 29 minutes after the job", idle, 1000 + 58*60 + 30, getParameter},
+		{"a job between two looks", quick, 1000 + 58*60 + 40, getParameter},
+		{"idle 29 minutes after it", quick, 1000 + 87*60 + 40, getParameter},
 		{"GitLab Runner down: not idle", "", 1000 + 90*60, getParameter},
-		{"idle 30 minutes after the job: GitLab Runner stops first, then the instance", idle, 1000 + 59*60 + 30, stop},
+		{"idle 30 minutes after the job: GitLab Runner stops first, then the instance", quick, 1000 + 88*60 + 40, stop},
 	}
 	for _, s := range steps {
 		os.Remove(filepath.Join(dir, "metrics"))
@@ -294,9 +346,18 @@ esac`,
 		}
 	}
 	dropIn, err := os.ReadFile(filepath.Join(dir, "units", "gitlab-runner.service.d", "n3x-idle-stop.conf"))
-	if err != nil || string(dropIn) != "[Service]\nKillSignal=SIGQUIT\nTimeoutStopSec=infinity\n" {
+	if err != nil || string(dropIn) != "[Service]\nKillSignal=SIGQUIT\nKillMode=process\nTimeoutStopSec=infinity\n" {
 		t.Errorf("the graceful stop's drop-in %q, %v", dropIn, err)
 	}
+	// EC2 refuses the stop: GitLab Runner takes jobs again, its graceful stop undone.
+	write("fail-stop", "")
+	if got, err := run(1000 + 120*60); err == nil || got != stop+"; systemctl daemon-reload; systemctl start gitlab-runner.service" {
+		t.Errorf("a refused stop: calls %q, %v; want GitLab Runner started again and a failure", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "units", "gitlab-runner.service.d", "n3x-idle-stop.conf")); !os.IsNotExist(err) {
+		t.Errorf("the graceful stop's drop-in stays after a refused stop: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "fail-stop"))
 	write("minutes", "thirty\n")
 	if got, err := run(99999); err == nil || strings.Contains(got, "stop") {
 		t.Errorf("a bad idle-minutes parameter: calls %q, %v; want a failure that stops nothing", got, err)

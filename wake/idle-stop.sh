@@ -28,17 +28,21 @@ minutes=$(aws ssm get-parameter --region "$region" --name "/$profile/idle-minute
 case $minutes in '' | *[!0-9]*) echo "idle-stop: /$profile/idle-minutes is not a number: $minutes" >&2; exit 1 ;; esac
 
 # Jobs this GitLab Runner has, in any state but idle (gitlab_runner_jobs; its idle series
-# is always there, at 0). No metrics at all: GitLab Runner is not up yet, or down; not idle.
+# is always there, at 0), and the jobs it has taken since it started (gitlab_runner_jobs_total,
+# a counter: a job that began and ended between two looks moved it). No metrics at all:
+# GitLab Runner is not up yet, or down; not idle.
 if ! page=$(curl -fsS "$metrics"); then
 	echo "idle-stop: no GitLab Runner metrics at $metrics; not stopping" >&2
 	exit 0
 fi
 jobs=$(awk '/^gitlab_runner_jobs\{/ && !/state="idle"/ { n += $NF } END { print n + 0 }' <<<"$page")
+taken=$(awk '/^gitlab_runner_jobs_total[{ ]/ { n += $NF } END { print n + 0 }' <<<"$page")
 
 mkdir -p "$state"
 now=$(date +%s)
-if [ "$jobs" != 0 ] || [ ! -e "$state/busy-at" ]; then
+if [ "$jobs" != 0 ] || [ ! -e "$state/busy-at" ] || [ "$taken" != "$(cat "$state/taken" 2>/dev/null)" ]; then
 	echo "$now" >"$state/busy-at"
+	echo "$taken" >"$state/taken"
 	exit 0
 fi
 idle=$((now - $(cat "$state/busy-at")))
@@ -47,8 +51,18 @@ if [ "$idle" -lt $((minutes * 60)) ]; then
 fi
 
 echo "idle-stop: no job for $((idle / 60)) minutes (n3x:idleMinutes $minutes): stopping GitLab Runner, then $instance"
-mkdir -p "$units/gitlab-runner.service.d"
-printf '[Service]\nKillSignal=SIGQUIT\nTimeoutStopSec=infinity\n' >"$units/gitlab-runner.service.d/n3x-idle-stop.conf"
+# SIGQUIT to GitLab Runner alone (KillMode=process): the shell executor's jobs run in the
+# unit's cgroup, and the default control-group mode would signal them too, cutting a job.
+dropIn="$units/gitlab-runner.service.d/n3x-idle-stop.conf"
+mkdir -p "$(dirname "$dropIn")"
+printf '[Service]\nKillSignal=SIGQUIT\nKillMode=process\nTimeoutStopSec=infinity\n' >"$dropIn"
 systemctl daemon-reload
 systemctl stop gitlab-runner.service # returns once a job it took meanwhile has run to its end
-aws ec2 stop-instances --region "$region" --instance-ids "$instance" >/dev/null
+if ! aws ec2 stop-instances --region "$region" --instance-ids "$instance" >/dev/null; then
+	# Not stopped (throttled, refused): take jobs again rather than idle on, billed, with none.
+	echo "idle-stop: stopping $instance failed; starting GitLab Runner again" >&2
+	rm -f "$dropIn"
+	systemctl daemon-reload
+	systemctl start gitlab-runner.service
+	exit 1
+fi

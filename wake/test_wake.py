@@ -4,35 +4,46 @@ Run: python3 -m unittest discover -s wake (wake_test.go runs it with go test).
 """
 
 import base64
+import http.server
 import json
+import threading
+import time
 import unittest
 
 import wake
 
 TOKEN = "s3cret-webhook-token"
-ENV = {
-    "STATE_ID": "0a1b2c3d4e5f6a7b",
-    "RUNNERS": json.dumps([
-        {"name": "n3x-x86-runner", "arch": "x86_64", "ami": "ami-0123456789abcdef0", "keyName": "n3x-runner-key", "zone": "us-east-1b"},
-        {"name": "n3x-x86-2-runner", "arch": "x86_64", "ami": "ami-0123456789abcdef0", "keyName": "n3x-runner-key", "zone": "us-east-1b"},
-        {"name": "n3x-graviton-runner", "arch": "arm64", "ami": "ami-0fedcba9876543210", "keyName": "n3x-runner-key", "zone": "us-east-1b"},
-    ]),
-    "TAGS": json.dumps({"x86_64": ["n3x-build", "x86_64"], "arm64": ["n3x-build", "arm64"]}),
-    "GITLAB_URL": "https://gitlab.example.com/",
-    "WEBHOOK_TOKEN_PARAMETER": "/n3x-runner/gitlab-webhook-token",
-    "API_TOKEN_PARAMETER": "/n3x-runner/gitlab-api-token",
+RUNNER = {"ami": "ami-0123456789abcdef0", "keyName": "n3x-runner-key", "zone": "us-east-1b", "instanceType": "c7i.2xlarge",
+          "subnetId": "", "spot": False, "profile": "n3x-runner", "replacing": []}
+CONFIG = {
+    "stateId": "0a1b2c3d4e5f6a7b",
+    "runners": [
+        dict(RUNNER, name="n3x-x86-runner", arch="x86_64"),
+        dict(RUNNER, name="n3x-x86-2-runner", arch="x86_64"),
+        dict(RUNNER, name="n3x-graviton-runner", arch="arm64", ami="ami-0fedcba9876543210", instanceType="c7g.2xlarge"),
+    ],
+    "tags": {"x86_64": ["n3x-build", "x86_64"], "arm64": ["n3x-build", "arm64"]},
+    "gitlabUrl": "https://gitlab.example.com/",
+    "webhookTokenParameter": "/n3x-runner/gitlab-webhook-token",
+    "apiTokenParameter": "/n3x-runner/gitlab-api-token",
 }
 
 
 def instance(iid, name, ami="ami-0123456789abcdef0", reason="Client.UserInitiatedShutdown", devices=("/dev/sdf", "/dev/sdg"),
-             zone="us-east-1b", key="n3x-runner-key", state_id="0a1b2c3d4e5f6a7b", state="stopped"):
-    return {
+             zone="us-east-1b", key="n3x-runner-key", state_id="0a1b2c3d4e5f6a7b", state="stopped", typ=None, subnet="subnet-0b1",
+             spot=False, profile="n3x-runner"):
+    i = {
         "InstanceId": iid, "ImageId": ami, "KeyName": key, "Placement": {"AvailabilityZone": zone},
+        "InstanceType": typ or ("c7g.2xlarge" if "graviton" in name else "c7i.2xlarge"), "SubnetId": subnet,
+        "IamInstanceProfile": {"Arn": "arn:aws:iam::123456789012:instance-profile/" + profile},
         "State": {"Name": state}, "StateReason": {"Code": reason},
         "Tags": [{"Key": "Name", "Value": name}, {"Key": "n3x:state-id", "Value": state_id}],
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"Status": "attached"}}]
         + [{"DeviceName": d, "Ebs": {"Status": "attached"}} for d in devices],
     }
+    if spot:
+        i["InstanceLifecycle"] = "spot"
+    return i
 
 
 class FakeEC2:
@@ -62,10 +73,18 @@ class FakeEC2:
         return Paginator()
 
     def start_instances(self, InstanceIds):
+        """As EC2: a start of an instance another call started already succeeds, and says so."""
         self.calls.append(("start_instances", InstanceIds))
         if self.fail_start:
-            raise RuntimeError("IncorrectInstanceState")
-        self.started += InstanceIds
+            raise RuntimeError("InsufficientInstanceCapacity")
+        answer = []
+        for i in self.instances:
+            if i["InstanceId"] in InstanceIds:
+                answer.append({"InstanceId": i["InstanceId"], "PreviousState": {"Name": i["State"]["Name"]}, "CurrentState": {"Name": "pending"}})
+                if i["State"]["Name"] == "stopped":
+                    self.started.append(i["InstanceId"])
+                i["State"]["Name"] = "pending"
+        return {"StartingInstances": answer}
 
 
 class FakeSSM:
@@ -84,7 +103,8 @@ class FakeGitLab:
     def __init__(self, jobs, fail=None):
         self.jobs, self.fail, self.calls = jobs, fail, []
 
-    def __call__(self, url, token):
+    def __call__(self, url, token, seconds):
+        assert 0 < seconds
         self.calls.append((url, token))
         if self.fail:
             raise RuntimeError(self.fail)
@@ -118,10 +138,10 @@ class WakeTest(unittest.TestCase):
             instance("i-0x2", "n3x-x86-2-runner"),
             instance("i-0g1", "n3x-graviton-runner", ami="ami-0fedcba9876543210"),
         ])
-        self.ssm = FakeSSM({ENV["WEBHOOK_TOKEN_PARAMETER"]: TOKEN, ENV["API_TOKEN_PARAMETER"]: "glpat-read-api"})
+        self.ssm = FakeSSM({CONFIG["webhookTokenParameter"]: TOKEN, CONFIG["apiTokenParameter"]: "glpat-read-api"})
         self.gitlab = FakeGitLab({job_url(42): {"id": 42, "status": "pending", "tag_list": ["n3x-build", "x86_64"]}})
         self.now = 1_000_000.0
-        self.wake = wake.Wake(ENV, self.ec2, self.ssm, self.gitlab, clock=lambda: self.now)
+        self.wake = wake.Wake(CONFIG, self.ec2, self.ssm, self.gitlab, clock=lambda: self.now)
 
     def answer(self, event):
         response = self.wake.handle(event)
@@ -173,6 +193,11 @@ class WakeTest(unittest.TestCase):
             "an old AMI: being replaced": instance("i-0old", "n3x-x86-runner", ami="ami-0aaaabbbbccccdddd"),
             "another key pair: being replaced": instance("i-0old", "n3x-x86-runner", key="n3x-old-key"),
             "another zone: being moved": instance("i-0old", "n3x-x86-runner", zone="us-east-1c"),
+            "replaced by this update (root size, ...): its id": instance("i-0replaced", "n3x-x86-runner"),
+            "another instance type: being changed": instance("i-0old", "n3x-x86-runner", typ="c7i.4xlarge"),
+            "another subnet: being replaced": instance("i-0old", "n3x-x86-runner", subnet="subnet-0other"),
+            "Spot while the fleet is on demand": instance("i-0old", "n3x-x86-runner", spot=True),
+            "another instance profile": instance("i-0old", "n3x-x86-runner", profile="n3x-old-runner"),
             "a runner scaled away": instance("i-0old", "n3x-x86-3-runner"),
             "volumes detaching": instance("i-0old", "n3x-x86-runner", devices=("/dev/sdf",)),
             "an interrupted Spot instance": instance("i-0old", "n3x-x86-runner", reason="Server.SpotInstanceShutdown"),
@@ -180,6 +205,7 @@ class WakeTest(unittest.TestCase):
             "another stack's": instance("i-0old", "n3x-x86-runner", state_id="f0f0f0f0f0f0f0f0"),
             "running": instance("i-0old", "n3x-x86-runner", state="running"),
         }
+        self.wake.runners[0] = dict(self.wake.runners[0], subnetId="subnet-0b1", replacing=["i-0replaced"])
         for why, candidate in cases.items():
             with self.subTest(why):
                 self.ec2.instances, self.ec2.started = [candidate], []
@@ -257,10 +283,9 @@ class WakeTest(unittest.TestCase):
 
     def test_replays(self):
         self.assertEqual(self.answer(request())[0], 200)
-        self.ec2.instances[0]["State"]["Name"] = "pending"
         status, body = self.answer(request())  # GitLab redelivers, or someone replays
         self.assertEqual((status, self.ec2.started), (200, ["i-0x1"]), body)
-        self.assertIn("seen already", body)
+        self.assertIn("started a runner already", body)
 
     def test_a_replay_of_a_job_no_longer_pending(self):
         self.gitlab.jobs[job_url(42)] = {"status": "success", "tag_list": ["x86_64"]}
@@ -269,29 +294,178 @@ class WakeTest(unittest.TestCase):
         self.assertIn("is success now", body)
         self.assertUntouched()
 
+    # GitLab disables a webhook after four failures in a row: past the token, every answer
+    # is 200, and the log says what was not done.
     def test_gitlab_unreachable_or_refusing(self):
         self.gitlab.fail = "HTTP 401"
         status, body = self.answer(request())
-        self.assertEqual(status, 502, body)
+        self.assertEqual(status, 200, body)
+        self.assertIn("not done: cannot read job 42 from GitLab: HTTP 401", body)
         self.assertUntouched()
 
-    def test_ec2_failure(self):
+    def test_ec2_failure_and_a_resend(self):
         self.ec2.fail_start = True
         status, body = self.answer(request())
-        self.assertEqual(status, 503, body)
+        self.assertEqual(status, 200, body)
+        self.assertIn("not done: job 42: EC2: InsufficientInstanceCapacity", body)
+        self.ec2.fail_start = False  # GitLab's "Resend request", once EC2 has the capacity
+        status, body = self.answer(request())
+        self.assertEqual((status, self.ec2.started), (200, ["i-0x1"]), body)
+
+    def test_a_job_that_found_no_runner_wakes_one_when_resent(self):
+        self.ec2.instances[0]["State"]["Name"] = self.ec2.instances[1]["State"]["Name"] = "stopping"
+        self.assertIn("no stopped runner", self.answer(request())[1])
+        self.ec2.instances[0]["State"]["Name"] = "stopped"
+        self.assertEqual((self.answer(request())[0], self.ec2.started), (200, ["i-0x1"]))
+
+    def test_two_jobs_at_once_start_two_runners(self):
+        # The other invocation started i-0x1 between this one's describe and its start.
+        real = self.ec2.start_instances
+        def racing(InstanceIds):
+            if InstanceIds == ["i-0x1"] and self.ec2.instances[0]["State"]["Name"] == "stopped":
+                self.ec2.instances[0]["State"]["Name"] = "pending"
+            return real(InstanceIds)
+        self.ec2.start_instances = racing
+        status, body = self.answer(request())
+        self.assertEqual((status, self.ec2.started), (200, ["i-0x2"]), body)
+        self.assertEqual([c for c in self.ec2.calls if c[0] == "start_instances"], [("start_instances", ["i-0x1"]), ("start_instances", ["i-0x2"])])
 
     def test_token_parameter_missing(self):
-        del self.ssm.values[ENV["WEBHOOK_TOKEN_PARAMETER"]]
-        self.assertEqual(self.answer(request())[0], 503)
+        del self.ssm.values[CONFIG["webhookTokenParameter"]]
+        status, body = self.answer(request())
+        self.assertEqual(status, 503)
+        self.assertNotIn("/n3x-runner", body)  # the caller may be anyone: no names
         self.assertUntouched()
+
+    def test_out_of_time(self):
+        response = self.wake.handle(request(), seconds=wake.MARGIN_SECONDS)
+        self.assertEqual(response["statusCode"], 200)
+        self.assertIn("out of time", response["body"])
+        self.assertUntouched()
+
+    def test_odd_inputs_are_answered_not_crashed(self):
+        cases = {
+            "a lone surrogate in the token": (request(token="\udc80"), 401),
+            "a token that is no string": (request(token=None, headers={"x-gitlab-token": None}), 401),
+            "a body that is no string": (dict(request(), body=["x"]), 413),
+            "an event that is no object": ("x", 405),
+            "a lone surrogate in the body": (request(body='{"build_id": 42, "project_id": 7, "build_status": "\udc80"}'), 200),
+        }
+        for why, (event, want) in cases.items():
+            with self.subTest(why):
+                self.assertEqual(self.wake.handle(event)["statusCode"], want)
+        for answer in ([], {"status": "pending", "tag_list": "x86_64"}, {"status": "pending", "tag_list": [1, None]}):
+            with self.subTest(answer=answer):
+                self.gitlab.jobs[job_url(42)] = answer
+                status, body = self.answer(request())
+                self.assertEqual((status, self.ec2.started), (200, []), body)
+
+    def test_a_body_too_large_in_bytes(self):
+        body = json.dumps({"build_id": 42, "project_id": 7, "build_status": "pending", "pad": "é" * (wake.MAX_BODY_BYTES // 2)}, ensure_ascii=False)
+        self.assertLessEqual(len(body), wake.MAX_BODY_BYTES)
+        self.assertEqual(self.answer(request(body))[0], 413)
+        self.assertUntouched()
+
+    def test_a_rotated_token_is_read_again(self):
+        self.assertEqual(self.answer(request())[0], 200)
+        self.ssm.values[CONFIG["webhookTokenParameter"]] = "rotated"
+        self.assertEqual(self.answer(request(token="rotated"))[0], 401)  # read a moment ago
+        self.now += wake.TOKEN_RECHECK_SECONDS
+        self.ec2.instances[0]["State"]["Name"] = "stopped"
+        self.assertEqual(self.answer(request(token="rotated"))[0], 200)
+        reads = self.ssm.reads
+        self.assertEqual(self.answer(request(token="wrong"))[0], 401)
+        self.assertEqual(self.ssm.reads, reads, "a wrong token right after a read reads SSM again")
+
+    def test_the_lambda_entry_point(self):
+        class Context:
+            def get_remaining_time_in_millis(self):
+                return 8000
+        saved, wake._wake = wake._wake, self.wake
+        try:
+            response = wake.handler(request(), Context())
+        finally:
+            wake._wake = saved
+        self.assertEqual((response["statusCode"], self.ec2.started), (200, ["i-0x1"]))
 
     def test_secrets_are_read_again_after_a_while(self):
         self.answer(request(token="wrong"))
         self.answer(request(token="wrong"))
         self.assertEqual(self.ssm.reads, 1)
-        self.ssm.values[ENV["WEBHOOK_TOKEN_PARAMETER"]] = "rotated"
+        self.ssm.values[CONFIG["webhookTokenParameter"]] = "rotated"
         self.now += wake.SECRET_TTL_SECONDS + 1
         self.assertEqual(self.answer(request(token="rotated"))[0], 200)
+
+
+class FetchJobTest(unittest.TestCase):
+    """fetch_job against a local HTTP server: the answer, refused redirects, a deadline for
+    the whole answer, a size limit."""
+
+    def setUp(self):
+        self.seen = []
+        test = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                test.seen.append((self.path, self.headers.get("PRIVATE-TOKEN")))
+                if self.path == "/job":
+                    self.reply(b'{"status": "pending", "tag_list": ["x86_64"]}')
+                elif self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/stolen")
+                    self.end_headers()
+                elif self.path == "/drip":
+                    self.send_response(200)
+                    self.end_headers()
+                    for _ in range(12):
+                        self.wfile.write(b" " * 20000)
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                elif self.path == "/huge":
+                    self.reply(b" " * (wake.MAX_JOB_BYTES + 1))
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+
+            def reply(self, body):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def tearDown(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def test_a_job(self):
+        self.assertEqual(wake.fetch_job(self.url + "/job", "glpat-x", 5), {"status": "pending", "tag_list": ["x86_64"]})
+        self.assertEqual(self.seen, [("/job", "glpat-x")])
+
+    def test_a_redirect_is_refused_and_the_token_stays(self):
+        with self.assertRaisesRegex(RuntimeError, "HTTP 302"):
+            wake.fetch_job(self.url + "/redirect", "glpat-x", 5)
+        self.assertEqual(self.seen, [("/redirect", "glpat-x")])
+
+    def test_a_slow_answer_is_cut_at_the_deadline(self):
+        began = time.monotonic()
+        with self.assertRaisesRegex(RuntimeError, "slower than"):
+            wake.fetch_job(self.url + "/drip", "glpat-x", 0.5)
+        self.assertLess(time.monotonic() - began, 2)
+
+    def test_a_huge_answer(self):
+        with self.assertRaisesRegex(RuntimeError, "over"):
+            wake.fetch_job(self.url + "/huge", "glpat-x", 5)
+
+    def test_errors(self):
+        with self.assertRaisesRegex(RuntimeError, "HTTP 404"):
+            wake.fetch_job(self.url + "/nothing", "glpat-x", 5)
 
 
 if __name__ == "__main__":

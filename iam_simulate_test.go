@@ -235,6 +235,7 @@ type simCall struct {
 	roles    map[string][]string          // role ARN -> the context keys of passing it: [key, value, ...]
 	on       map[string][]simResource     // by table entry: a call on other resources than pool
 	onTags   map[string]map[string]string
+	context  map[string]map[string]any // by table entry: the request context a call carries
 }
 
 // simCalls builds, for one registration, what each operation's calls touch.
@@ -274,10 +275,18 @@ func simCalls(t *testing.T, d deployment, r registration, s simStack) map[string
 	}
 	group := existing("security-group", ec2ARN("security-group", s.id("sg-runner")), tagsOf(d.find(t, typeSecurityGroup, "runner-sg").inputs))
 	keyPair := existing("key-pair", ec2ARN("key-pair", s.name("n3x-runner-key")), tagsOf(d.find(t, typeKeyPair, "runner-key").inputs))
+	// A launch makes its network interface: AWS authorizes it as network-interface/* with no
+	// ec2:NetworkInterfaceID (a concrete id here, as an ARN with a wildcard is granted by
+	// any statement of the action in the simulator). An instance's interface, which an
+	// address association names, exists: it has its id.
 	launch := []simResource{group, keyPair,
 		existing("subnet", ec2ARN("subnet", "subnet-default-us-east-1b"), nil),
 		existing("image", "arn:aws:ec2:us-east-1::image/"+testAmiX86, nil),
 		creating("network-interface", ec2ARN("network-interface", s.id("eni-"+r.name)))}
+	instanceENI := func() simResource {
+		id := s.id("eni-" + r.name)
+		return existing("network-interface", ec2ARN("network-interface", id), nil, "ec2:NetworkInterfaceID", id)
+	}
 	roleARN := func(name string) string { return "arn:aws:iam::" + testAccount + ":role/" + s.name(name) }
 	passedTo := func(service string) []string { return []string{"iam:PassedToService", service} }
 	calls := map[string]simCall{}
@@ -345,11 +354,11 @@ func simCalls(t *testing.T, d deployment, r registration, s simStack) map[string
 		address, old := own("elastic-ip", ec2ARN("elastic-ip", s.id(r.outputs["allocationId"].StringValue())))
 		calls["Create"] = simCall{pool: []simResource{address}, made: []simResource{address}, tags: tagsOf(r.inputs)}
 		all(simCall{pool: []simResource{old}, tags: tagsOf(r.inputs)}, "Read", "Update")
-		calls["Delete"] = simCall{pool: []simResource{old, creating("network-interface", ec2ARN("network-interface", s.id("eni-"+r.name)))}}
+		calls["Delete"] = simCall{pool: []simResource{old, instanceENI()}}
 	case typeEipAssoc:
 		owner := byID(r.inputs["allocationId"].StringValue())
 		all(simCall{pool: []simResource{existing("elastic-ip", ec2ARN("elastic-ip", s.id(r.inputs["allocationId"].StringValue())), tagsOf(owner.inputs)),
-			instance(r.inputs["instanceId"].StringValue()), creating("network-interface", ec2ARN("network-interface", s.id("eni-"+r.name)))}}, "Create", "Read", "Delete")
+			instance(r.inputs["instanceId"].StringValue()), instanceENI()}}, "Create", "Read", "Delete")
 	case typeKeyPair:
 		fresh, _ := own("key-pair", ec2ARN("key-pair", s.name(str(t, r, "keyName"))))
 		calls["Create"] = simCall{pool: []simResource{fresh}, made: []simResource{fresh}, tags: tagsOf(r.inputs)}
@@ -400,7 +409,17 @@ func simCalls(t *testing.T, d deployment, r registration, s simStack) map[string
 		name := map[string]string{typeFunction: "name", typeFunctionURL: "functionName", typePermission: "function"}[r.typ]
 		function := simResource{Type: "function", ARN: "arn:aws:lambda:us-east-1:" + testAccount + ":function:" + s.name(str(t, r, name))}
 		roles := map[string][]string{roleARN("n3x-runner-wake"): passedTo("lambda.amazonaws.com")}
-		all(simCall{pool: []simResource{function}, made: []simResource{function}, tags: tagsOf(r.inputs), roles: roles}, "Create", "Read", "Update", "Delete")
+		// Both permissions the program adds are for any principal: lambda:InvokeFunction
+		// (the Permission) and, for the URL of AuthType NONE, lambda:InvokeFunctionUrl, which
+		// the provider adds itself.
+		var context map[string]map[string]any
+		switch r.typ {
+		case typePermission:
+			context = map[string]map[string]any{"lambda:AddPermission": {"lambda:Principal": str(t, r, "principal")}}
+		case typeFunctionURL:
+			context = map[string]map[string]any{"lambda:AddPermission": {"lambda:Principal": "*", "lambda:FunctionUrlAuthType": str(t, r, "authorizationType")}}
+		}
+		all(simCall{pool: []simResource{function}, made: []simResource{function}, tags: tagsOf(r.inputs), roles: roles, context: context}, "Create", "Read", "Update", "Delete")
 	case typeLogGroup:
 		group := simResource{Type: "log-group", ARN: "arn:aws:logs:us-east-1:" + testAccount + ":log-group:" + s.name(str(t, r, "name"))}
 		all(simCall{pool: []simResource{group}, made: []simResource{group}, tags: tagsOf(r.inputs)}, "Create", "Read", "Update", "Delete")
@@ -472,6 +491,9 @@ func simRequests(t *testing.T, d deployment, s simStack, prefix string) []simReq
 					req.Resources, req.Context = resources, requestTags(c.tags)
 				default:
 					req.Resources = resources
+				}
+				if ctx, ok := c.context[entry]; ok {
+					req.Context = maps.Clone(ctx)
 				}
 				requests = append(requests, req)
 			}
@@ -632,6 +654,20 @@ func attacks() []attack {
 		a.want = "Allowed"
 		return a
 	}
+	// A network interface that exists has an id (ec2:NetworkInterfaceID); a new one has none.
+	foreignENI := func(id string, tags map[string]string) simResource {
+		return existing("network-interface", ec2ARN("network-interface", id), tags, "ec2:NetworkInterfaceID", id)
+	}
+	withTags := func(ctx map[string]any, tags map[string]string) map[string]any {
+		maps.Copy(ctx, requestTags(tags))
+		return ctx
+	}
+	newInstance := withContext(creating("instance", ec2ARN("instance", "i-0new"), "ec2:InstanceProfile", profileARN), requestTags(ours))
+	ourGroup := existing("security-group", ec2ARN("security-group", "sg-0ours"), ours)
+	subnet := existing("subnet", ec2ARN("subnet", "subnet-0a"), nil)
+	image := existing("image", "arn:aws:ec2:us-east-1::image/"+testAmiX86, nil)
+	wakeFunction := simResource{Type: "function", ARN: "arn:aws:lambda:us-east-1:" + testAccount + ":function:n3x-runner-wake"}
+	adminProfile := "arn:aws:iam::" + testAccount + ":instance-profile/admin"
 	return []attack{
 		// Re-tag, then delete: neither a tagged nor an untagged foreign volume can be claimed.
 		deny("claim a foreign volume", "deploy", "ec2:CreateTags", []simResource{existing("volume", foreignVolume, billing)}, requestTags(ours)),
@@ -730,7 +766,7 @@ func attacks() []attack {
 			[]simResource{existing("security-group", ec2ARN("security-group", "sg-0billing"), billing), existing("security-group-rule", ec2ARN("security-group-rule", "sgr-0billing"), billing)}, nil),
 		deny("IMDSv1 on a foreign instance", "deploy", "ec2:ModifyInstanceMetadataOptions", []simResource{existing("instance", ec2ARN("instance", "i-0billing"), billing)}, nil),
 		deny("take a foreign address", "deploy", "ec2:DisassociateAddress",
-			[]simResource{existing("elastic-ip", ec2ARN("elastic-ip", "eipalloc-0billing"), billing), creating("network-interface", ec2ARN("network-interface", "eni-0billing"))}, nil),
+			[]simResource{existing("elastic-ip", ec2ARN("elastic-ip", "eipalloc-0billing"), billing), foreignENI("eni-0billing", billing)}, nil),
 		deny("give a foreign instance this stack's profile", "deploy", "ec2:AssociateIamInstanceProfile", []simResource{existing("instance", ec2ARN("instance", "i-0billing"), billing)}, nil),
 		deny("cancel a foreign Spot request", "deploy", "ec2:CancelSpotInstanceRequests",
 			[]simResource{existing("spot-instances-request", ec2ARN("spot-instances-request", "sir-0billing"), billing)}, nil),
@@ -744,6 +780,61 @@ func attacks() []attack {
 			[]simResource{existing("policy", "arn:aws:dlm:us-east-1:"+testAccount+":policy/policy-0billing", billing)}, nil),
 		deny("claim a foreign DLM policy", "deploy", "dlm:TagResource",
 			[]simResource{existing("policy", "arn:aws:dlm:us-east-1:"+testAccount+":policy/policy-0billing", billing)}, requestTags(ours)),
+		// Launch onto, or move an address to, a network interface that exists: another
+		// stack's. A launch may only make new ones (no ec2:NetworkInterfaceID yet).
+		deny("launch onto another team's existing network interface", "deploy", "ec2:RunInstances",
+			[]simResource{newInstance, ourGroup, subnet, image, creating("volume", ec2ARN("volume", "vol-0new")), foreignENI("eni-0billing", billing)}, requestTags(ours)),
+		deny("launch onto an existing network interface of no stack", "deploy", "ec2:RunInstances",
+			[]simResource{newInstance, ourGroup, subnet, image, foreignENI("eni-0untagged", nil)}, requestTags(ours)),
+		deny("request a Spot instance onto the prod stack's existing network interface", "deploy", "ec2:RequestSpotInstances",
+			[]simResource{withContext(creating("spot-instances-request", ec2ARN("spot-instances-request", "sir-0new")), requestTags(ours)), ourGroup, subnet, image,
+				foreignENI("eni-0prod", prod)}, requestTags(ours)),
+		allow("launch onto a new network interface", "deploy", "ec2:RunInstances",
+			[]simResource{newInstance, ourGroup, subnet, image, creating("network-interface", ec2ARN("network-interface", "eni-0new"))}, requestTags(ours)),
+		deny("associate this stack's address with another team's network interface", "deploy", "ec2:AssociateAddress",
+			[]simResource{existing("elastic-ip", ec2ARN("elastic-ip", "eipalloc-0ours"), ours), foreignENI("eni-0billing", billing)}, nil),
+		deny("disassociate this stack's address from the prod stack's network interface", "deploy", "ec2:DisassociateAddress",
+			[]simResource{existing("elastic-ip", ec2ARN("elastic-ip", "eipalloc-0ours"), ours), foreignENI("eni-0prod", prod)}, nil),
+		// Mark a foreign volume as a root volume, then strip what its owner's backups go by.
+		deny("untag a volume marked Purpose=nixos-system of keys but Project and Stack", "deploy", "ec2:DeleteTags",
+			[]simResource{existing("volume", foreignVolume, map[string]string{"Owner": "billing", "Backup": "daily", "Purpose": "nixos-system"})},
+			map[string]any{"aws:TagKeys": []string{"Backup", "Owner"}}),
+		deny("untag a root volume of no stack of its Name", "deploy", "ec2:DeleteTags",
+			[]simResource{existing("volume", foreignVolume, map[string]string{"Name": "billing-root", "Purpose": "nixos-system"})},
+			map[string]any{"aws:TagKeys": []string{"Name"}}),
+		// DLM: a policy with one of the two tags (or only others) is not claimable either.
+		deny("claim a DLM policy tagged Stack=prod only", "deploy", "dlm:TagResource",
+			[]simResource{existing("policy", "arn:aws:dlm:us-east-1:"+testAccount+":policy/policy-0prod", map[string]string{"Stack": "prod", "Owner": "billing"})}, requestTags(ours)),
+		// The snapshot role has no boundary: nothing of it is the deploy role's to change.
+		deny("lengthen the snapshot role's sessions", "deploy", "iam:UpdateRole", []simResource{{Type: "role", ARN: roleARN("n3x-snapshots")}}, nil),
+		deny("redescribe the snapshot role", "deploy", "iam:UpdateRoleDescription", []simResource{{Type: "role", ARN: roleARN("n3x-snapshots")}}, nil),
+		deny("tag the snapshot role", "deploy", "iam:TagRole", []simResource{{Type: "role", ARN: roleARN("n3x-snapshots")}}, requestTags(map[string]string{"Owner": "x"})),
+		deny("untag the snapshot role", "deploy", "iam:UntagRole", []simResource{{Type: "role", ARN: roleARN("n3x-snapshots")}},
+			map[string]any{"aws:TagKeys": []string{"Project", "Stack"}}),
+		deny("update the runner role without its boundary", "deploy", "iam:UpdateRole", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}}, nil),
+		allow("update the runner role with its boundary", "deploy", "iam:UpdateRole", []simResource{{Type: "role", ARN: roleARN("n3x-runner")}},
+			map[string]any{"iam:PermissionsBoundary": boundaryARN}),
+		// The wake function: no code of another account's layer, no VPC, no principal but anyone.
+		deny("configure the wake function with another account's layer", "deploy", "lambda:UpdateFunctionConfiguration", []simResource{wakeFunction},
+			map[string]any{"lambda:Layer": []string{"arn:aws:lambda:us-east-1:999999999999:layer:x:1"}}),
+		deny("create the wake function with a layer", "deploy", "lambda:CreateFunction", []simResource{wakeFunction},
+			withTags(map[string]any{"lambda:Layer": []string{"arn:aws:lambda:us-east-1:999999999999:layer:x:1"}}, ours)),
+		deny("put the wake function into a VPC", "deploy", "lambda:UpdateFunctionConfiguration", []simResource{wakeFunction},
+			map[string]any{"lambda:VpcIds": "vpc-0billing", "lambda:SubnetIds": []string{"subnet-0billing"}, "lambda:SecurityGroupIds": []string{"sg-0billing"}}),
+		deny("let another account invoke the wake function", "deploy", "lambda:AddPermission", []simResource{wakeFunction},
+			map[string]any{"lambda:Principal": "999999999999"}),
+		// An instance of this stack given another profile: ec2 refuses it, whatever PassRole says.
+		deny("replace the profile of this stack's instance by another", "deploy", "ec2:ReplaceIamInstanceProfileAssociation",
+			[]simResource{existing("instance", ec2ARN("instance", "i-0ours"), ours, "ec2:InstanceProfile", profileARN, "ec2:NewInstanceProfile", adminProfile)}, nil),
+		deny("give this stack's tagged instance another profile", "deploy", "ec2:AssociateIamInstanceProfile",
+			[]simResource{existing("instance", ec2ARN("instance", "i-0ours"), ours, "ec2:NewInstanceProfile", adminProfile)}, nil),
+		allow("give this stack's tagged instance its profile", "deploy", "ec2:AssociateIamInstanceProfile",
+			[]simResource{existing("instance", ec2ARN("instance", "i-0ours"), ours, "ec2:NewInstanceProfile", profileARN)}, nil),
+		// Service Quotas: the quotas the preflight reads, no other.
+		allow("read the Elastic IP quota", "preview", "servicequotas:GetServiceQuota",
+			[]simResource{{Type: "quota", ARN: "arn:aws:servicequotas:us-east-1:" + testAccount + ":ec2/" + quotaElasticIPs}}, nil),
+		deny("read a quota the program never checks", "deploy", "servicequotas:GetServiceQuota",
+			[]simResource{{Type: "quota", ARN: "arn:aws:servicequotas:us-east-1:" + testAccount + ":lambda/L-B99A9384"}}, nil),
 		// Merge-request previews: the stack's current checkpoint, never its history or backups
 		// (older checkpoints may hold the secrets of earlier versions), and no secret parameter.
 		allow("read the current checkpoint", "preview", "s3:GetObject",

@@ -496,8 +496,9 @@ func deployPolicyDocuments(t *testing.T) []any {
 // adminOnly are the provider's calls the deploy role is refused on purpose, by the roles
 // they are refused on (nil: every one), each of them an administrator's (docs/ci-iam.md, What
 // only an administrator does): creating and deleting a role (a new role's trust is anyone's
-// to choose), a role's trust, taking its boundary off, and rewriting the snapshot role,
-// which needs more than the boundary allows.
+// to choose), a role's trust, taking its boundary off, and changing the snapshot role in any
+// way (its policy, boundary, description, session length, tags), which needs more than the
+// boundary allows and so carries none.
 var adminOnly = map[string][]string{
 	"iam:CreateRole":                    nil,
 	"iam:DeleteRole":                    nil,
@@ -506,6 +507,12 @@ var adminOnly = map[string][]string{
 	"iam:PutRolePolicy":                 {"n3x-snapshots"},
 	"iam:DeleteRolePolicy":              {"n3x-snapshots"},
 	"iam:PutRolePermissionsBoundary":    {"n3x-snapshots"},
+	// The snapshot role carries no boundary: its description, session length and tags too
+	// (resourceRoleUpdate calls these when they change) are an administrator's.
+	"iam:UpdateRole":            {"n3x-snapshots"},
+	"iam:UpdateRoleDescription": {"n3x-snapshots"},
+	"iam:TagRole":               {"n3x-snapshots"},
+	"iam:UntagRole":             {"n3x-snapshots"},
 }
 
 // isAdminOnly says whether the deploy role is refused the action on the role (or, with

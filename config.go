@@ -2,12 +2,16 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // configNamespace is the Pulumi project name and so the namespace of every key below.
@@ -195,6 +199,29 @@ type configSource struct {
 	get    func(key string) string
 	secret func(key string) bool
 	stack  string
+	// keys lists the bare names of every n3x key the stack sets, the unknown ones too;
+	// nil reads them as the engine passes them (stackConfigKeys).
+	keys func() []string
+}
+
+// stackConfigKeys are the bare names of the stack's n3x keys, as the engine passes them to
+// the program. The Go SDK's Context reads a key it is given (GetConfig, IsConfigSecret) but
+// lists none; the whole configuration reaches the program as the JSON object of
+// "namespace:key" to value in the environment variable pulumi.EnvConfig (PULUMI_CONFIG),
+// which the SDK itself reads into RunInfo.Config (sdk/go/pulumi/run.go, getEnvInfo).
+func stackConfigKeys() []string {
+	var all map[string]string
+	if err := json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all); err != nil {
+		return nil
+	}
+	var keys []string
+	for key := range all {
+		if name, ok := strings.CutPrefix(key, configNamespace+":"); ok {
+			keys = append(keys, name)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // loadConfig reads and validates every n3x key. It returns all problems together, as a
@@ -203,6 +230,7 @@ type configSource struct {
 // for what can still be told about it (pricedKeysValid).
 func loadConfig(src configSource) (Config, error) {
 	r := &configReader{src: src}
+	r.unknownKeys()
 	cfg := Config{
 		AmiX86:               r.ami(keyAmiX86),
 		AmiArm64:             r.ami(keyAmiArm64),
@@ -251,6 +279,9 @@ func pricedKeysValid(problems configProblems) bool {
 		if e, ok := problem.(configError); ok && slices.Contains(pricedKeys, e.key) {
 			return false
 		}
+		if e, ok := problem.(unknownKeyError); ok && slices.Contains(pricedKeys, e.meant) {
+			return false // the estimate would price the default of the key meant
+		}
 	}
 	return true
 }
@@ -269,6 +300,90 @@ func (r *configReader) value(key string) string { return cmp.Or(r.raw(key), look
 
 func (r *configReader) fail(key, fix, format string, args ...any) {
 	r.problems = append(r.problems, configError{key: key, problem: fmt.Sprintf(format, args...), fix: fix})
+}
+
+// unknownKeys fails every n3x key the stack sets that is not one of configKeys, such as
+// n3x:x86count or n3x:runnerCount, which the program would otherwise ignore: the fix moves
+// what was typed to the key it likely stands for, or removes it.
+func (r *configReader) unknownKeys() {
+	keys := stackConfigKeys
+	if r.src.keys != nil {
+		keys = r.src.keys
+	}
+	for _, name := range slices.Sorted(slices.Values(keys())) {
+		if slices.ContainsFunc(configKeys, func(k configKey) bool { return k.name == name }) {
+			continue
+		}
+		raw := r.src.get(name)
+		if r.privateKey(name, raw) {
+			continue
+		}
+		meant := closestKey(name)
+		if meant == "" {
+			r.fail(name, rmFix(name), "is not a setting of this program, which ignores it; its settings are the n3x keys of README.md's Configuration table (and Pulumi.yaml)")
+			continue
+		}
+		fix := rmFix(name) + " && " + setFix(meant, raw)
+		if secret := lookupKey(meant).secret; secret || r.src.secret(configNamespace+":"+name) {
+			// The value is not printed: it moves by pulumi config get, before the key goes.
+			flag := ""
+			if secret {
+				flag = "--secret "
+			}
+			fix = fmt.Sprintf(`pulumi config set %s%s:%s "$(pulumi config get %[2]s:%[4]s)" && %s`, flag, configNamespace, meant, name, rmFix(name))
+		}
+		r.problems = append(r.problems, unknownKeyError{meant: meant, configError: configError{key: name, fix: fix,
+			problem: fmt.Sprintf("is not a setting of this program, which ignores it (did you mean %s:%s?)", configNamespace, meant)}})
+	}
+}
+
+// closestKey is the one key of configKeys a typed name likely stands for: the same but for
+// case and punctuation, or else at most two edits away; "" when none or several are.
+func closestKey(typed string) string {
+	fold := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch {
+			case r >= 'A' && r <= 'Z':
+				return r + 'a' - 'A'
+			case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				return r
+			}
+			return -1
+		}, s)
+	}
+	best, bestDistance, ties := "", 3, 0
+	for _, k := range configKeys {
+		switch d := editDistance(fold(typed), fold(k.name)); {
+		case d < bestDistance:
+			best, bestDistance, ties = k.name, d, 1
+		case d == bestDistance:
+			ties++
+		}
+	}
+	if ties != 1 {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two strings, in bytes.
+func editDistance(a, b string) int {
+	row := make([]int, len(b)+1)
+	for j := range row {
+		row[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		diagonal := row[0]
+		row[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			diagonal, row[j] = row[j], min(row[j]+1, row[j-1]+1, diagonal+cost)
+		}
+	}
+	return row[len(b)]
 }
 
 // privateKey fails a key whose value is a private key, which must never be in a stack file.
@@ -581,6 +696,12 @@ type configError struct {
 	key     string
 	problem string
 	fix     string // a command ready to paste, or one with a <placeholder>; "" when there is none
+}
+
+// unknownKeyError is a key the program does not know, with the key it likely stands for.
+type unknownKeyError struct {
+	configError
+	meant string
 }
 
 func (e configError) Error() string {

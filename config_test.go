@@ -301,6 +301,24 @@ func badConfigCases(t *testing.T) []configCase {
 			`pulumi config set n3x:cacheSigningKey --secret "$(cat <cache-name>.sk)"`},
 		{"signing key whose halves do not match", []string{keyCacheSigningKey, mismatchedSigningKey(t)}, nil,
 			[]string{"its public half does not belong to its seed"}, ""},
+		// Keys the program does not know would be ignored: each is a problem, with the key it
+		// likely stands for (case, punctuation, two edits at most) and what was typed moved there.
+		{"a key in the wrong case", []string{"x86count", "2"}, nil,
+			[]string{"n3x configuration: 1 problem\n  - n3x:x86count is not a setting of this program, which ignores it (did you mean n3x:x86Count?); " +
+				"fix: pulumi config rm n3x:x86count && pulumi config set n3x:x86Count 2"},
+			"pulumi config rm n3x:x86count && pulumi config set n3x:x86Count 2"},
+		{"a key with underscores", []string{"instance_type_x86", "c6i.4xlarge"}, nil, []string{"(did you mean n3x:instanceTypeX86?)"},
+			"pulumi config rm n3x:instance_type_x86 && pulumi config set n3x:instanceTypeX86 c6i.4xlarge"},
+		{"a misspelled key", []string{"cacheVolumeIop", "4000"}, nil, []string{"n3x:cacheVolumeIop is not a setting of this program"},
+			"pulumi config rm n3x:cacheVolumeIop && pulumi config set n3x:cacheVolumeIops 4000"},
+		{"a misspelled key with a quoted value", []string{"workinghours", "Mon-Fri 07:00-19:00 UTC"}, nil, nil,
+			"pulumi config rm n3x:workinghours && pulumi config set n3x:workingHours 'Mon-Fri 07:00-19:00 UTC'"},
+		{"a key of no setting", []string{"runnerCount", "3"}, nil,
+			[]string{"n3x:runnerCount is not a setting of this program, which ignores it; its settings are the n3x keys of README.md's Configuration table (and Pulumi.yaml); " +
+				"fix: pulumi config rm n3x:runnerCount"},
+			"pulumi config rm n3x:runnerCount"},
+		{"a secret key in the wrong case", []string{"gitlabrunnertoken", "glrt-abcdef"}, nil, []string{"(did you mean n3x:gitlabRunnerToken?)"},
+			`pulumi config set --secret n3x:gitlabRunnerToken "$(pulumi config get n3x:gitlabrunnertoken)" && pulumi config rm n3x:gitlabrunnertoken`},
 		{"several problems at once", []string{keyAmiX86, "", keySSHCidrBlocks, "10.1.0.0/8", keyRootVolumeSize, "-1"}, nil,
 			[]string{"n3x configuration: 3 problems\n  - n3x:amiX86 is required", "\n  - n3x:sshCidrBlocks entry", "\n  - n3x:rootVolumeSize must be"}, ""},
 	}
@@ -428,11 +446,11 @@ func applyFix(t *testing.T, values map[string]string, plain []string, fix string
 			delete(values, key)
 		case "set":
 			value := words[4]
-			switch value {
-			case "$(cat ~/.ssh/id_ed25519.pub)":
+			if from, ok := strings.CutPrefix(value, "$(pulumi config get n3x:"); ok && strings.HasSuffix(from, ")") {
+				value = values[strings.TrimSuffix(from, ")")]
+			}
+			if value == "$(cat ~/.ssh/id_ed25519.pub)" {
 				value = testSSHKey
-			case "$(pulumi config get n3x:" + key + ")":
-				value = values[key]
 			}
 			values[key] = value
 		}
@@ -504,6 +522,45 @@ func TestShellQuoting(t *testing.T) {
 		}
 		if words := shellWords(t, "x "+shellQuote(value)); len(words) != 2 || words[1] != value {
 			t.Errorf("%s does not read back as %q: %q", shellQuote(value), value, words)
+		}
+	}
+}
+
+// The program lists the stack's keys from what the engine passes it, PULUMI_CONFIG; keys of
+// other namespaces are not its own to check.
+func TestStackConfigKeysAreTheEnginesN3xKeys(t *testing.T) {
+	t.Setenv("PULUMI_CONFIG", `{"aws:region":"eu-west-1","pulumi:tags":"{}","n3x:x86count":"2","n3x:amiX86":"`+testAmiX86+`","n3xother:key":"v"}`)
+	if got, want := stackConfigKeys(), []string{keyAmiX86, "x86count"}; !slices.Equal(got, want) {
+		t.Errorf("stackConfigKeys() = %q, want %q", got, want)
+	}
+	t.Setenv("PULUMI_CONFIG", "")
+	if got := stackConfigKeys(); len(got) != 0 {
+		t.Errorf("stackConfigKeys() without PULUMI_CONFIG = %q", got)
+	}
+}
+
+// Every key of configKeys is known, the deprecated ones too; a key that stands for a priced
+// one keeps the estimate from pricing its default, one that stands for none does not.
+func TestKnownKeysAndTheEstimate(t *testing.T) {
+	values := testConfig()
+	for _, k := range configKeys {
+		if _, set := values[k.name]; !set {
+			values[k.name] = ""
+		}
+	}
+	if _, err := loadConfig(testSource(values, "dev")); err != nil {
+		t.Errorf("every known key set: %v", err)
+	}
+	for typed, priced := range map[string]bool{"x86count": false, "gravitoncount": false, "runnerCount": true, "namePrefx": true} {
+		_, err := loadConfig(testSource(testConfig(typed, "2"), "dev"))
+		var problems configProblems
+		if !errors.As(err, &problems) || pricedKeysValid(problems) != priced {
+			t.Errorf("n3x:%s: priced %v, want %v (%v)", typed, !priced, priced, err)
+		}
+	}
+	for typed, want := range map[string]string{"X86COUNT": keyX86Count, "amiX68": keyAmiX86, "sshCidrBlock": keySSHCidrBlocks, "runnerCount": "", "ami": ""} {
+		if got := closestKey(typed); got != want {
+			t.Errorf("closestKey(%q) = %q, want %q", typed, got, want)
 		}
 	}
 }

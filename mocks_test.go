@@ -755,10 +755,22 @@ func testSource(values map[string]string, stack string, plain ...string) configS
 		get: func(key string) string { return values[key] },
 		secret: func(key string) bool {
 			name := strings.TrimPrefix(key, configNamespace+":")
-			return lookupKey(name).secret && !slices.Contains(plain, name)
+			return secretKey(name) && !slices.Contains(plain, name)
 		},
 		stack: stack,
+		keys:  func() []string { return slices.Collect(maps.Keys(values)) },
 	}
+}
+
+// secretKey says whether a test sets a key with --secret: the program's secret keys, and
+// of the keys it does not know, those whose name says secret (n3x:gitlabrunnertoken).
+func secretKey(name string) bool {
+	for _, k := range configKeys {
+		if k.name == name {
+			return k.secret
+		}
+	}
+	return strings.Contains(strings.ToLower(name), "token")
 }
 
 // mustLoadConfig reads the given n3x keys (unset ones take their defaults) for a stack.
@@ -854,11 +866,18 @@ func deploy(t *testing.T, aws *fakeAWS, stack string, dryRun bool, cfg map[strin
 		}
 		for key, value := range cfg {
 			info.Config[configNamespace+":"+key] = value
-			if lookupKey(key).secret {
+			if secretKey(key) {
 				info.ConfigSecretKeys = append(info.ConfigSecretKeys, configNamespace+":"+key)
 			}
 		}
 		info.DryRun = dryRun
+		// The engine passes the configuration in the environment too, where the program
+		// lists the stack's keys (stackConfigKeys).
+		passed, err := json.Marshal(info.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(pulumi.EnvConfig, string(passed))
 	}
 	var mu sync.Mutex
 	d.err = pulumi.RunErr(func(ctx *pulumi.Context) error {

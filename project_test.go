@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -63,37 +64,47 @@ func TestPulumiYamlDeclaresEveryKeyAsTheCodeDoes(t *testing.T) {
 	}
 }
 
-// Pulumi.dev.yaml ships empty, and the docs tell a team to commit its own (AMI ids, SSH key,
-// CIDRs) so CI can preview: either way every n3x value in it must be a key the program reads
-// and pass the program's validation, so a typo fails CI, not the deploy.
+// Pulumi.dev.yaml ships without settings, and pulumi stack select --create and config set
+// write the operator's own into it (a team may commit it so CI can preview): whatever holds,
+// every Pulumi.<stack>.yaml there is may set only n3x keys the program reads, with values
+// that pass its validation, so a typo fails CI, not the deploy. Nothing here depends on the
+// file being empty.
 func TestStackFileHoldsValidConfig(t *testing.T) {
-	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
-	stack, err := workspace.LoadProjectStack(sink, loadProject(t), "Pulumi.dev.yaml")
+	files, err := filepath.Glob("Pulumi.*.yaml")
 	if err != nil {
-		t.Fatalf("Pulumi.dev.yaml does not load: %v", err)
+		t.Fatal(err)
 	}
-	values := map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey} // until the operator sets them
-	var secret []string
-	for key, value := range stack.Config {
-		if key.Namespace() != configNamespace {
-			continue
-		}
-		if !slices.ContainsFunc(configKeys, func(k configKey) bool { return k.name == key.Name() }) {
-			t.Errorf("Pulumi.dev.yaml sets %s, which the program does not read", key)
-			continue
-		}
-		if value.Secure() {
-			secret = append(secret, key.Name())
-			continue
-		}
-		if values[key.Name()], err = value.Value(config.NopDecrypter); err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-	}
-	src := testSource(values, "dev")
-	src.secret = func(key string) bool { return slices.Contains(secret, key[len(configNamespace)+1:]) }
-	if _, err := loadConfig(src); err != nil {
-		t.Errorf("Pulumi.dev.yaml: %v", err)
+	for _, file := range files {
+		stackName := strings.TrimSuffix(strings.TrimPrefix(file, "Pulumi."), ".yaml")
+		t.Run(stackName, func(t *testing.T) {
+			sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
+			stack, err := workspace.LoadProjectStack(sink, loadProject(t), file)
+			if err != nil {
+				t.Fatalf("%s does not load: %v", file, err)
+			}
+			values := map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey} // until the operator sets them
+			var secret []string
+			for key, value := range stack.Config {
+				if key.Namespace() != configNamespace {
+					continue
+				}
+				if value.Secure() {
+					secret = append(secret, key.Name())
+					if _, set := values[key.Name()]; !set {
+						values[key.Name()] = "" // encrypted, checked when the program runs; listed as set
+					}
+					continue
+				}
+				if values[key.Name()], err = value.Value(config.NopDecrypter); err != nil {
+					t.Fatalf("%s: %s: %v", file, key, err)
+				}
+			}
+			src := testSource(values, stackName)
+			src.secret = func(key string) bool { return slices.Contains(secret, key[len(configNamespace)+1:]) }
+			if _, err := loadConfig(src); err != nil {
+				t.Errorf("%s: %v", file, err) // a key the program does not read is one of its problems
+			}
+		})
 	}
 }
 

@@ -58,12 +58,13 @@ type quotaError struct {
 	need, have int
 	unit       string // "vCPUs", "Elastic IPs"
 	why        string // what makes up need
+	region     string // the stack's aws:region, whose quota it is
 }
 
 func (e quotaError) Error() string {
 	return fmt.Sprintf("this update needs %d %s of the quota %q (%s) at once: %s; the account has %d; request more: "+
-		"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code %s --desired-value %d",
-		e.need, e.unit, e.name, e.code, e.why, e.have, e.code, e.need)
+		"aws service-quotas request-service-quota-increase --region %s --service-code ec2 --quota-code %s --desired-value %d",
+		e.need, e.unit, e.name, e.code, e.why, e.have, e.region, e.code, e.need)
 }
 
 // quotaNeed is what this stack needs of one quota: at the peak of this update, and at the
@@ -171,12 +172,12 @@ func checkQuotas(cfg Config, state stackState, p placement, launch *launchFacts,
 		have := int(quota.value)
 		switch {
 		case need.now > have:
-			found = append(found, quotaError{name: quota.name, code: need.code, need: need.now, have: have, unit: need.unit, why: strings.Join(need.why, ", ")})
+			found = append(found, quotaError{name: quota.name, code: need.code, need: need.now, have: have, unit: need.unit, why: strings.Join(need.why, ", "), region: cfg.Region})
 		case need.later > have:
 			warnings = append(warnings, fmt.Sprintf("the quota %q (%s) of %d %s holds this update (%d at most), but not a later one that replaces every architecture's "+
 				"instances at once (a new AMI for each), which needs %d; request more before then: "+
-				"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code %s --desired-value %d",
-				quota.name, need.code, have, need.unit, need.now, need.later, need.code, need.later))
+				"aws service-quotas request-service-quota-increase --region %s --service-code ec2 --quota-code %s --desired-value %d",
+				quota.name, need.code, have, need.unit, need.now, need.later, cfg.Region, need.code, need.later))
 		}
 	}
 	return found, warnings

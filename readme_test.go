@@ -154,11 +154,26 @@ func quickStartBlocks(t *testing.T) []string {
 }
 
 // quickStartFakes are the commands the Quick start runs, as shell scripts that log their
-// calls: pulumi keeps the keys set, aws and curl answer as the case says.
+// calls: pulumi keeps the stack and the keys set, and answers config get as the CLI does,
+// with the stack's value or else Pulumi.yaml's; aws and curl answer as the case says.
 var quickStartFakes = map[string]string{
 	"pulumi": `echo "pulumi $*" >> "$QS_LOG"
 case "$1 $2" in
-"config get") exit 1 ;;
+"stack init")
+	if [ -e "$QS_STACK" ]; then echo "error: stack 'dev' already exists" >&2; exit 255; fi
+	touch "$QS_STACK" ;;
+"stack select")
+	if [ ! -e "$QS_STACK" ]; then
+		case " $* " in
+		*" --create "* | *" -c "*) touch "$QS_STACK" ;;
+		*) echo "error: no stack named 'dev' found" >&2; exit 255 ;;
+		esac
+	fi ;;
+"config get")
+	v=$(grep -F "$3=" "$QS_CONFIG" 2>/dev/null | grep "^$3=" | tail -n 1)
+	[ -n "$v" ] || v=$(grep "^$3=" "$QS_DEFAULTS" | tail -n 1)
+	[ -n "$v" ] || { echo "error: configuration key '$3' not found for stack 'dev'" >&2; exit 255; }
+	echo "${v#*=}" ;;
 "config set") echo "$3=$4" >> "$QS_CONFIG" ;;
 "stack output") echo true ;;
 esac`,
@@ -177,42 +192,94 @@ esac`,
 	"go": `echo "go $*" >> "$QS_LOG"`,
 }
 
-// pasteQuickStart runs the Quick start's setup block as a terminal runs a paste: line by
-// line, each whatever the one before did, with the fakes first on PATH and HOME in a
-// temporary directory that holds the operator's public key unless noKey. It returns the
-// calls made, the keys set (key=value, in order) and what was printed on stderr.
-func pasteQuickStart(t *testing.T, block string, env []string, noKey bool) (calls, set []string, stderr string) {
+// quickStartRig is an operator's machine for the Quick start: the fakes first on PATH, HOME
+// in a temporary directory that holds the operator's public key unless noKey, and the fake
+// stack, which outlives a paste.
+type quickStartRig struct {
+	t                   *testing.T
+	bin, home, dir      string
+	logFile, configFile string
+	calls               int // log lines of earlier pastes
+}
+
+func newQuickStartRig(t *testing.T, noKey bool) *quickStartRig {
 	t.Helper()
 	dir := t.TempDir()
-	bin, home := filepath.Join(dir, "bin"), filepath.Join(dir, "home")
-	for _, d := range []string{bin, filepath.Join(home, ".ssh")} {
+	r := &quickStartRig{t: t, dir: dir, bin: filepath.Join(dir, "bin"), home: filepath.Join(dir, "home"),
+		logFile: filepath.Join(dir, "log"), configFile: filepath.Join(dir, "config")}
+	for _, d := range []string{r.bin, filepath.Join(r.home, ".ssh")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for name, body := range quickStartFakes {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/usr/bin/env bash\n"+body+"\n"), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(r.bin, name), []byte("#!/usr/bin/env bash\n"+body+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if !noKey {
-		if err := os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519.pub"), []byte(testSSHKey+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(r.home, ".ssh", "id_ed25519.pub"), []byte(testSSHKey+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	logFile, configFile := filepath.Join(dir, "log"), filepath.Join(dir, "config")
+	// What pulumi config get answers for a key the stack does not set: Pulumi.yaml's value
+	// or default (the CLI's ApplyProjectConfig).
+	var defaults strings.Builder
+	for key, decl := range loadProject(t).Config {
+		if !strings.Contains(key, ":") {
+			key = configNamespace + ":" + key
+		}
+		value := decl.Value
+		if value == nil {
+			value = decl.Default
+		}
+		fmt.Fprintf(&defaults, "%s=%v\n", key, value)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "defaults"), []byte(defaults.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// set sets keys in the stack, as an earlier pulumi config set did.
+func (r *quickStartRig) set(keyValues ...string) {
+	f, err := os.OpenFile(r.configFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer f.Close()
+	for i := 0; i+1 < len(keyValues); i += 2 {
+		fmt.Fprintf(f, "n3x:%s=%s\n", keyValues[i], keyValues[i+1])
+	}
+}
+
+// paste runs a block as a terminal runs a paste: line by line, each whatever the one before
+// did. It returns the calls this paste made, every key the stack sets (key=value, in order)
+// and what was printed.
+func (r *quickStartRig) paste(block string, env []string) (calls, set []string, stdout, stderr string) {
+	r.t.Helper()
 	cmd := exec.Command("bash")
 	cmd.Stdin = strings.NewReader(block)
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "HOME="+home, "QS_LOG="+logFile, "QS_CONFIG="+configFile)
+	cmd.Env = append(os.Environ(), "PATH="+r.bin+":"+os.Getenv("PATH"), "HOME="+r.home, "QS_LOG="+r.logFile, "QS_CONFIG="+r.configFile,
+		"QS_DEFAULTS="+filepath.Join(r.dir, "defaults"), "QS_STACK="+filepath.Join(r.dir, "stack"))
 	cmd.Env = append(cmd.Env, env...)
-	var errs strings.Builder
-	cmd.Stderr = &errs
+	var out, errs strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errs
 	_ = cmd.Run() // a paste has no exit status of its own; what it did is in the logs
 	read := func(file string) []string {
 		text, _ := os.ReadFile(file)
-		return strings.Split(strings.TrimSpace(string(text)), "\n")
+		return slices.DeleteFunc(strings.Split(strings.TrimSpace(string(text)), "\n"), func(s string) bool { return s == "" })
 	}
-	return read(logFile), slices.DeleteFunc(read(configFile), func(s string) bool { return s == "" }), errs.String()
+	all := read(r.logFile)
+	calls, r.calls = all[r.calls:], len(all)
+	return calls, read(r.configFile), out.String(), errs.String()
+}
+
+// pasteQuickStart pastes a block on a new machine.
+func pasteQuickStart(t *testing.T, block string, env []string, noKey bool) (calls, set []string, stderr string) {
+	t.Helper()
+	calls, set, _, stderr = newQuickStartRig(t, noKey).paste(block, env)
+	return calls, set, stderr
 }
 
 // The Quick start, pasted, works: it logs in to the local backend, sets the passphrase,
@@ -223,10 +290,11 @@ func pasteQuickStart(t *testing.T, block string, env []string, noKey bool) (call
 func TestQuickStartWorksWhenPasted(t *testing.T) {
 	blocks := quickStartBlocks(t)
 	calls, set, stderr := pasteQuickStart(t, blocks[0], nil, false)
-	want := []string{"pulumi login --local", "go build -v -o /dev/null .", "pulumi stack init dev --secrets-provider passphrase",
-		"pulumi config get aws:region",
+	want := []string{"pulumi login --local", "go build -v -o /dev/null .", "pulumi stack select --create dev --secrets-provider passphrase",
+		"pulumi config get aws:region", "pulumi config get n3x:amiX86",
 		"aws ec2 describe-images --region us-east-1 --owners 427812963091 --filters Name=name,Values=nixos/25.11* Name=architecture,Values=x86_64 " +
 			"--query sort_by(Images,&CreationDate)[-1].ImageId --output text",
+		"pulumi config get n3x:sshPublicKey", "pulumi config get n3x:sshCidrBlocks",
 		"curl -fsS --max-time 10 https://checkip.amazonaws.com",
 		"pulumi config set n3x:amiX86 ami-0123456789abcdef0", "pulumi config set n3x:sshPublicKey " + testSSHKey,
 		"pulumi config set n3x:sshCidrBlocks 203.0.113.7/32", "pulumi preview"}
@@ -292,15 +360,114 @@ func TestQuickStartLookupsFailLoudly(t *testing.T) {
 	}
 }
 
-// The repository's stack file holds no settings and no comments, which pulumi stack init
-// would drop: it stays config: {} so a pull never conflicts with the operator's own.
-func TestTheExampleStackFileHoldsNothing(t *testing.T) {
-	text, err := os.ReadFile("Pulumi.dev.yaml")
-	if err != nil {
-		t.Fatal(err)
+// The Quick start pasted again, after a failure's fix or by accident, does what is left:
+// the stack it made is selected, not made again, and every key it set is kept, not looked up.
+func TestQuickStartPastedTwice(t *testing.T) {
+	block := quickStartBlocks(t)[0]
+	rig := newQuickStartRig(t, false)
+	_, first, _, _ := rig.paste(block, nil)
+	calls, set, stdout, stderr := rig.paste(block, []string{"QS_AWS=fail", "QS_CURL=fail"})
+	if strings.TrimSpace(stderr) != "" {
+		t.Errorf("the second paste printed errors: %s", stderr)
 	}
-	if string(text) != "config: {}\n" {
-		t.Errorf("Pulumi.dev.yaml is %q, want %q: the README promises it holds no settings and stays so", text, "config: {}\n")
+	if !slices.Equal(set, first) || len(first) != 3 {
+		t.Errorf("the second paste set %q, after %q", set, first)
+	}
+	if !slices.Contains(calls, "pulumi preview") || slices.ContainsFunc(calls, func(c string) bool {
+		return strings.HasPrefix(c, "aws ") || strings.HasPrefix(c, "curl ") || strings.HasPrefix(c, "pulumi config set")
+	}) {
+		t.Errorf("the second paste ran %q", calls)
+	}
+	for _, key := range []string{keyAmiX86, keySSHPublicKey, keySSHCidrBlocks} {
+		if want := "n3x:" + key + " is already set ("; !strings.Contains(stdout, want) {
+			t.Errorf("the second paste does not say n3x:%s is kept: %s", key, stdout)
+		}
+	}
+}
+
+// scripts/configure.sh keeps what the stack sets, such as the fix a failure's message gave,
+// and looks up only the rest: run again after that fix, it does not fail the same way.
+func TestConfigureKeepsWhatTheStackSets(t *testing.T) {
+	block := quickStartBlocks(t)[0]
+	cases := []struct {
+		name   string
+		preset []string
+		env    []string // the lookup that failed, and would again
+		noKey  bool
+		skip   string // the lookup not made
+		sets   []string
+	}{
+		{"the address set to none", []string{keySSHCidrBlocks, "none"}, []string{"QS_CURL=fail"}, false, "curl ",
+			[]string{"n3x:amiX86=ami-0123456789abcdef0", "n3x:sshPublicKey=" + testSSHKey}},
+		{"an address set by hand", []string{keySSHCidrBlocks, "198.51.100.0/24"}, []string{"QS_CURL=proxy"}, false, "curl ",
+			[]string{"n3x:amiX86=ami-0123456789abcdef0", "n3x:sshPublicKey=" + testSSHKey}},
+		{"an AMI set by hand", []string{keyAmiX86, testAmiArm64}, []string{"QS_AWS=fail"}, false, "aws ",
+			[]string{"n3x:sshPublicKey=" + testSSHKey, "n3x:sshCidrBlocks=203.0.113.7/32"}},
+		{"a key set by hand", []string{keySSHPublicKey, testSSHKeyRotated}, nil, true, "",
+			[]string{"n3x:amiX86=ami-0123456789abcdef0", "n3x:sshCidrBlocks=203.0.113.7/32"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rig := newQuickStartRig(t, tc.noKey)
+			rig.set(tc.preset...)
+			calls, set, stdout, stderr := rig.paste(block, tc.env)
+			if strings.Contains(stderr, "scripts/configure.sh:") || !slices.Contains(calls, "pulumi preview") {
+				t.Fatalf("configure.sh failed although the stack sets n3x:%s: %s", tc.preset[0], stderr)
+			}
+			if tc.skip != "" && slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, tc.skip) }) {
+				t.Errorf("configure.sh looked up n3x:%s although the stack sets it: %q", tc.preset[0], calls)
+			}
+			if got := set[1:]; !slices.Equal(got, tc.sets) {
+				t.Errorf("configure.sh set %q, want %q", got, tc.sets)
+			}
+			want := fmt.Sprintf("n3x:%s is already set (%s), kept; to look it up again: pulumi config rm n3x:%[1]s && scripts/configure.sh", tc.preset[0], tc.preset[1])
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout %q lacks %q", stdout, want)
+			}
+		})
+	}
+}
+
+// Every Pulumi.<stack>.yaml holds only what the README says: TestStackFileHoldsValidConfig
+// checks its keys and values; the README promises that and no more of the operator's file.
+func TestReadmeSaysWhatTheStackFileTestChecks(t *testing.T) {
+	quickStart := strings.Join(strings.Fields(readmeSection(t, "Quick start")), " ")
+	for _, claim := range []string{
+		"The repository ships that file without settings (`config: {}`)",
+		"a team may commit its own so CI can preview",
+		"`go test ./...` checks every `Pulumi.<stack>.yaml` there is, the repository's or yours: each n3x key in it must be one the program reads, with a valid value.",
+	} {
+		if !strings.Contains(quickStart, claim) {
+			t.Errorf("the Quick start lacks %q", claim)
+		}
+	}
+	if strings.Contains(quickStart, "stays so") {
+		t.Error("the Quick start promises the stack file stays empty, which the operator's own does not")
+	}
+}
+
+// With n3x:sshCidrBlocks none, port 22 is closed and ssh would wait for its timeout: the
+// connect line the Quick start gives runs the Session Manager session instead, as it says.
+func TestConnectLineWithoutAnSSHPort(t *testing.T) {
+	d := mustDeploy(t, testConfig(keySSHCidrBlocks, "none"))
+	runners := d.outputs["runners"].([]any)
+	for _, prefix := range []string{"x86", "graviton"} {
+		want := "aws ssm start-session --region us-east-1 --target " + d.outputs[prefix+"InstanceId"].(string)
+		if got := d.outputs[prefix+"SshCommand"]; got != want {
+			t.Errorf("%sSshCommand = %v, want %s", prefix, got, want)
+		}
+	}
+	for _, r := range runners {
+		r := r.(map[string]any)
+		if r["sshCommand"] != r["ssmSessionCommand"] {
+			t.Errorf("runner %s: sshCommand %v, want its Session Manager command %v", r["name"], r["sshCommand"], r["ssmSessionCommand"])
+		}
+	}
+	quickStart := strings.Join(strings.Fields(readmeSection(t, "Quick start")), " ")
+	claim := "`x86SshCommand` is `ssh root@<x86PublicIp>`; with `n3x:sshCidrBlocks none` port 22 is closed to everyone, and it is the runner's Session Manager command " +
+		"instead, `aws ssm start-session --region <region> --target <x86InstanceId>`"
+	if !strings.Contains(quickStart, claim) {
+		t.Errorf("the Quick start lacks %q", claim)
 	}
 }
 

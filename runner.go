@@ -16,6 +16,10 @@ type runner struct {
 	address *ec2.Eip
 	volumes map[string]*ebs.Volume
 	serving []pulumi.Resource // done when the runner's volumes and address are on its current instance
+	// ssmOnly says nothing outside may reach port 22 (n3x:sshCidrBlocks none), so the
+	// runner is reached through Session Manager in the stack's region
+	ssmOnly bool
+	region  string
 }
 
 // sharedResources are what every runner is wired to.
@@ -45,7 +49,7 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{spec: spec, machine: instance, volumes: map[string]*ebs.Volume{}}
+	r := &runner{spec: spec, machine: instance, volumes: map[string]*ebs.Volume{}, ssmOnly: len(cfg.SSHCidrBlocks) == 0, region: cfg.Region}
 	// Each attachment waits for the one before, so the cache volume is always attached
 	// first and the instance sees its data volumes in the same order on every boot.
 	var previous []pulumi.Resource
@@ -153,7 +157,7 @@ func (r *runner) outputs() map[string]pulumi.Input {
 		r.spec.name + "InstanceId":    r.machine.id,
 		r.spec.name + "PublicIp":      r.address.PublicIp,
 		r.spec.name + "PublicDns":     r.address.PublicDns,
-		r.spec.name + "SshCommand":    pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
+		r.spec.name + "SshCommand":    r.sshCommand(),
 		r.spec.name + "PrivateIp":     r.machine.privateIP,
 		r.spec.name + "PrivateDns":    r.machine.privateDNS,
 		r.spec.name + "CacheVolumeId": r.volumes["cache"].ID(),
@@ -171,9 +175,24 @@ func (r *runner) listing(region string) pulumi.Map {
 		"publicDns":         r.address.PublicDns,
 		"privateIp":         r.machine.privateIP,
 		"privateDns":        r.machine.privateDNS,
-		"sshCommand":        pulumi.Sprintf("ssh root@%s", r.address.PublicIp),
-		"ssmSessionCommand": pulumi.Sprintf("aws ssm start-session --region %s --target %s", region, r.machine.id),
+		"sshCommand":        r.sshCommand(),
+		"ssmSessionCommand": r.ssmSessionCommand(region),
 		"cacheVolumeId":     r.volumes["cache"].ID().ToStringOutput(),
 		"yoctoVolumeId":     r.volumes["yocto"].ID().ToStringOutput(),
 	}
+}
+
+// sshCommand is the command that reaches the runner, as $(pulumi stack output x86SshCommand)
+// runs it: ssh to its address, or with port 22 closed to everyone (n3x:sshCidrBlocks none),
+// where ssh would wait for a timeout, its Session Manager session.
+func (r *runner) sshCommand() pulumi.StringOutput {
+	if r.ssmOnly {
+		return r.ssmSessionCommand(r.region)
+	}
+	return pulumi.Sprintf("ssh root@%s", r.address.PublicIp)
+}
+
+// ssmSessionCommand starts a Session Manager session on the runner.
+func (r *runner) ssmSessionCommand(region string) pulumi.StringOutput {
+	return pulumi.Sprintf("aws ssm start-session --region %s --target %s", region, r.machine.id)
 }

@@ -189,10 +189,10 @@ func TestQuotas(t *testing.T) {
 		{"first deploy: 16 fits 16, a later roll of both needs 32", nil, both, map[string]float64{quotaOnDemandStandardVcpus: 16}, "",
 			`the quota "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances" (L-1216C47A) of 16 vCPUs holds this update (16 at most), ` +
 				"but not a later one that replaces every architecture's instances at once (a new AMI for each), which needs 32; request more before then: " +
-				"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 32"},
+				"aws service-quotas request-service-quota-increase --region us-east-1 --service-code ec2 --quota-code L-1216C47A --desired-value 32"},
 		{"first deploy that does not fit", nil, testConfig(keyX86Count, "2"), map[string]float64{quotaOnDemandStandardVcpus: 16},
 			"this update needs 24 vCPUs of the quota " + onDemand + " at once: 24 for the runners it keeps or makes; the account has 16; " +
-				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value 24", ""},
+				"request more: aws service-quotas request-service-quota-increase --region us-east-1 --service-code ec2 --quota-code L-1216C47A --desired-value 24", ""},
 		{"one architecture rolled: 24 fits 24", both, testConfig(keyAmiX86, newAMI), map[string]float64{quotaOnDemandStandardVcpus: 24}, "", "needs 32"},
 		{"one architecture rolled does not fit 16", both, testConfig(keyAmiX86, newAMI), map[string]float64{quotaOnDemandStandardVcpus: 16},
 			"this update needs 24 vCPUs of the quota " + onDemand + " at once: 16 for the runners it keeps or makes, " +
@@ -215,7 +215,7 @@ func TestQuotas(t *testing.T) {
 			map[string]float64{quotaSpotStandardVcpus: 16, quotaOnDemandStandardVcpus: 0}, "", "needs 32"},
 		{"Elastic IPs: a scale-up allocates one per new runner", both, testConfig(keyX86Count, "3", keyGravitonCount, "3"), nil,
 			`this update needs 6 Elastic IPs of the quota "EC2-VPC Elastic IPs" (L-0263D0A3) at once: 2 the stack holds and 4 it allocates; the account has 5; ` +
-				"request more: aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-0263D0A3 --desired-value 6", ""},
+				"request more: aws service-quotas request-service-quota-increase --region us-east-1 --service-code ec2 --quota-code L-0263D0A3 --desired-value 6", ""},
 		{"no permission", nil, both, map[string]float64{quotaOnDemandStandardVcpus: -1, quotaElasticIPs: -1}, "",
 			"could not read the EC2 quota L-1216C47A (reading Service Quota (L-1216C47A): AccessDeniedException: User is not authorized to perform: " +
 				"servicequotas:GetAWSDefaultServiceQuota), so preview cannot tell whether the 16 vCPUs this update needs fit; " +

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,9 +31,15 @@ func requireTool(t *testing.T, name, install string) {
 // branch of the handler.
 func TestWakeFunctionPassesItsTests(t *testing.T) {
 	requireTool(t, "python3", "apt-get install python3")
-	out, err := exec.Command("python3", "-m", "unittest", "discover", "-s", "wake").CombinedOutput()
+	cmd := exec.Command("python3", "-m", "unittest", "-v", "test_wake")
+	cmd.Dir = "wake"
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("python3 -m unittest discover -s wake: %v\n%s", err, out)
+		t.Fatalf("cd wake && python3 -m unittest -v test_wake: %v\n%s", err, out)
+	}
+	// unittest passes when it finds no test at all (before Python 3.12): say how many ran.
+	if ran := regexp.MustCompile(`(?m)^Ran (\d+) tests?`).FindSubmatch(out); ran == nil || string(ran[1]) == "0" {
+		t.Fatalf("no test of wake/test_wake.py ran:\n%s", out)
 	}
 }
 
@@ -268,9 +275,11 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 // The runner's idle stop (wake/idle-stop.sh), with fake IMDS, metrics, AWS CLI, systemctl
-// and clock: it stops only after n3x:idleMinutes without a job, counted from the boot, and
+// and uptime: it stops only after n3x:idleMinutes without a job, counted from the boot, and
 // then GitLab Runner first (gracefully: a job it took meanwhile runs to its end), the
-// instance after.
+// instance after. GitLab Runner up without metrics may have a job: never idle; GitLab
+// Runner not running has none: idle, so the machine does not stay up, billed, for good. A
+// stop of either that fails leaves GitLab Runner taking jobs.
 func TestIdleStopNeverCutsAJob(t *testing.T) {
 	requireTool(t, "jq", "apt-get install jq")
 	dir := t.TempDir()
@@ -289,8 +298,12 @@ case $url in
 esac`,
 		"aws": `echo "aws $*" >> "$FAKE/calls"; case "$1 $2" in "ssm get-parameter") cat "$FAKE/minutes" ;;
 "ec2 stop-instances") [ ! -e "$FAKE/fail-stop" ] || exit 254 ;; esac`,
-		"systemctl": `echo "systemctl $*" >> "$FAKE/calls"`,
-		"date":      `cat "$FAKE/now"`,
+		// As systemd: is-active prints the unit's state, and exits 3 unless it is active.
+		"systemctl": `echo "systemctl $*" >> "$FAKE/calls"
+case $1 in
+is-active) s=$(cat "$FAKE/unit"); echo "$s"; [ "$s" = active ] || exit 3 ;;
+stop) [ ! -e "$FAKE/fail-unit-stop" ] || exit 1 ;;
+esac`,
 	}
 	for name, body := range fakes {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/bash\n"+body+"\n"), 0o755); err != nil {
@@ -307,57 +320,80 @@ esac`,
 	busy := idle + `gitlab_runner_jobs{executor_stage="step_script",runner="abc",stage="build",state="running",system_id="s_1"} 1` + "\n"
 	// A job that began and ended between two looks: only the counter moved.
 	quick := idle + `gitlab_runner_jobs_total{runner="abc",system_id="s_1"} 1` + "\n"
-	run := func(now int) (string, error) {
-		write("now", strconv.Itoa(now))
+	run := func(uptime int) (string, error) {
+		write("uptime", strconv.Itoa(uptime)+".27 1234.56\n") // /proc/uptime: seconds since the boot, idle seconds
 		os.Remove(calls)
 		cmd := exec.Command("bash", "wake/idle-stop.sh")
 		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "FAKE="+dir, "N3X_IDLE_STATE="+state,
-			"N3X_SYSTEMD_RUNTIME="+filepath.Join(dir, "units"))
+			"N3X_SYSTEMD_RUNTIME="+filepath.Join(dir, "units"), "N3X_UPTIME="+filepath.Join(dir, "uptime"))
 		out, err := cmd.CombinedOutput()
 		log, _ := os.ReadFile(calls)
 		return strings.ReplaceAll(strings.TrimSpace(string(log)), "\n", "; "), errorWithOutput(err, out)
 	}
+	dropIn := filepath.Join(dir, "units", "gitlab-runner.service.d", "n3x-idle-stop.conf")
 	getParameter := "aws ssm get-parameter --region us-east-1 --name /n3x-runner/idle-minutes --query Parameter.Value --output text"
-	stop := getParameter + "; systemctl daemon-reload; systemctl stop gitlab-runner.service; aws ec2 stop-instances --region us-east-1 --instance-ids i-0123456789abcdef0"
+	isActive := getParameter + "; systemctl is-active gitlab-runner.service"
+	stopInstance := "aws ec2 stop-instances --region us-east-1 --instance-ids i-0123456789abcdef0"
+	stopRunner := getParameter + "; systemctl daemon-reload; systemctl stop gitlab-runner.service"
+	startRunner := "systemctl daemon-reload; systemctl start gitlab-runner.service"
+	min := func(m int) int { return 1000 + m*60 }
 	write("minutes", "30\n")
 	steps := []struct {
 		name    string
 		metrics string // "" = GitLab Runner not answering
-		now     int
+		unit    string // what systemctl is-active says of it
+		file    string // a fault: fail-stop (EC2), fail-unit-stop (systemd)
+		uptime  int
 		want    string
+		fails   bool
+		dropIn  bool // the graceful stop's drop-in is there after the run
 	}{
-		{"first run after the boot: the idle time starts", idle, 1000, getParameter},
-		{"idle 29 minutes", idle, 1000 + 29*60, getParameter},
-		{"a job runs", busy, 1000 + 29*60 + 30, getParameter},
-		{"idle 29 minutes after the job", idle, 1000 + 58*60 + 30, getParameter},
-		{"a job between two looks", quick, 1000 + 58*60 + 40, getParameter},
-		{"idle 29 minutes after it", quick, 1000 + 87*60 + 40, getParameter},
-		{"GitLab Runner down: not idle", "", 1000 + 90*60, getParameter},
-		{"idle 30 minutes after the job: GitLab Runner stops first, then the instance", quick, 1000 + 88*60 + 40, stop},
+		{"first run after the boot: the idle time starts", idle, "active", "", min(0), getParameter, false, false},
+		{"idle 29 minutes", idle, "active", "", min(29), getParameter, false, false},
+		{"a job runs", busy, "active", "", min(29) + 30, getParameter, false, false},
+		{"idle 29 minutes after the job", idle, "active", "", min(58) + 30, getParameter, false, false},
+		{"a job between two looks", quick, "active", "", min(58) + 40, getParameter, false, false},
+		{"idle 29 minutes after it", quick, "active", "", min(87) + 40, getParameter, false, false},
+		{"GitLab Runner up without metrics: it may have a job, the idle time starts again", "", "active", "", min(88), isActive, false, false},
+		{"still without them 40 minutes on", "", "activating", "", min(128), isActive, false, false},
+		{"metrics back: the idle time counts from here", quick, "active", "", min(157), getParameter, false, false},
+		{"idle 30 minutes: GitLab Runner stops first, then the instance", quick, "active", "", min(188), stopRunner + "; " + stopInstance, false, true},
+		{"EC2 refuses the stop: GitLab Runner takes jobs again, its graceful stop undone", quick, "active", "fail-stop", min(189), stopRunner + "; " + stopInstance + "; " + startRunner, true, false},
+		{"systemd fails GitLab Runner's stop: it takes jobs again, the instance stays", quick, "active", "fail-unit-stop", min(190), stopRunner + "; " + startRunner, true, false},
+		{"GitLab Runner not running: no job, idle all along, the instance stops", "", "failed", "", min(191), isActive + "; " + stopInstance, false, false},
 	}
 	for _, s := range steps {
-		os.Remove(filepath.Join(dir, "metrics"))
+		for _, name := range []string{"metrics", "fail-stop", "fail-unit-stop"} {
+			os.Remove(filepath.Join(dir, name))
+		}
 		if s.metrics != "" {
 			write("metrics", s.metrics)
 		}
-		got, err := run(s.now)
-		if err != nil || got != s.want {
-			t.Errorf("%s: calls %q, %v\nwant %q", s.name, got, err, s.want)
+		if s.file != "" {
+			write(s.file, "")
+		}
+		write("unit", s.unit+"\n")
+		got, err := run(s.uptime)
+		if got != s.want || (err != nil) != s.fails {
+			t.Errorf("%s: calls %q, %v\nwant %q (failing: %v)", s.name, got, err, s.want, s.fails)
+		}
+		content, readErr := os.ReadFile(dropIn)
+		if (readErr == nil) != s.dropIn || (readErr == nil && string(content) != "[Service]\nKillSignal=SIGQUIT\nKillMode=process\nTimeoutStopSec=infinity\n") {
+			t.Errorf("%s: the graceful stop's drop-in %q, %v; want it there: %v", s.name, content, readErr, s.dropIn)
 		}
 	}
-	dropIn, err := os.ReadFile(filepath.Join(dir, "units", "gitlab-runner.service.d", "n3x-idle-stop.conf"))
-	if err != nil || string(dropIn) != "[Service]\nKillSignal=SIGQUIT\nKillMode=process\nTimeoutStopSec=infinity\n" {
-		t.Errorf("the graceful stop's drop-in %q, %v", dropIn, err)
+	// After a boot (/run empty), GitLab Runner not running is idle from the boot on.
+	os.RemoveAll(state)
+	os.Remove(filepath.Join(dir, "metrics"))
+	write("unit", "inactive\n")
+	for _, s := range []struct {
+		uptime int
+		want   string
+	}{{30, isActive}, {30 + 29*60, isActive}, {30 + 30*60, isActive + "; " + stopInstance}} {
+		if got, err := run(s.uptime); err != nil || got != s.want {
+			t.Errorf("GitLab Runner inactive since the boot, %d s up: calls %q, %v; want %q", s.uptime, got, err, s.want)
+		}
 	}
-	// EC2 refuses the stop: GitLab Runner takes jobs again, its graceful stop undone.
-	write("fail-stop", "")
-	if got, err := run(1000 + 120*60); err == nil || got != stop+"; systemctl daemon-reload; systemctl start gitlab-runner.service" {
-		t.Errorf("a refused stop: calls %q, %v; want GitLab Runner started again and a failure", got, err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "units", "gitlab-runner.service.d", "n3x-idle-stop.conf")); !os.IsNotExist(err) {
-		t.Errorf("the graceful stop's drop-in stays after a refused stop: %v", err)
-	}
-	os.Remove(filepath.Join(dir, "fail-stop"))
 	write("minutes", "thirty\n")
 	if got, err := run(99999); err == nil || strings.Contains(got, "stop") {
 		t.Errorf("a bad idle-minutes parameter: calls %q, %v; want a failure that stops nothing", got, err)

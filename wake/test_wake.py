@@ -1,6 +1,6 @@
 """Tests of wake.py against a fake EC2, SSM and GitLab: every branch of the handler.
 
-Run: python3 -m unittest discover -s wake (wake_test.go runs it with go test).
+Run: cd wake && python3 -m unittest -v test_wake (wake_test.go runs it with go test).
 """
 
 import base64
@@ -51,6 +51,7 @@ class FakeEC2:
 
     def __init__(self, instances, fail_start=False):
         self.instances, self.started, self.calls, self.fail_start = instances, [], [], fail_start
+        self.refuse = set()  # instance ids whose start EC2 refuses
 
     def get_paginator(self, name):
         assert name == "describe_instances"
@@ -75,7 +76,7 @@ class FakeEC2:
     def start_instances(self, InstanceIds):
         """As EC2: a start of an instance another call started already succeeds, and says so."""
         self.calls.append(("start_instances", InstanceIds))
-        if self.fail_start:
+        if self.fail_start or self.refuse & set(InstanceIds):
             raise RuntimeError("InsufficientInstanceCapacity")
         answer = []
         for i in self.instances:
@@ -255,15 +256,18 @@ class WakeTest(unittest.TestCase):
         self.assertUntouched()
         self.assertEqual(self.gitlab.calls, [])
 
+    # Past the token even a body that is no Job Hook is 200: GitLab sent it, and a failure
+    # would count towards disabling the webhook.
     def test_malformed_bodies(self):
         for body in ("", "{", "[]", "null", json.dumps({"build_id": 42}), json.dumps({"build_id": "42", "project_id": 7, "build_status": "pending"}),
-                     json.dumps({"build_id": True, "project_id": 7, "build_status": "pending"})):
-            with self.subTest(body=body):
-                status, _ = self.answer(request(body))
-                self.assertEqual(status, 400)
+                     json.dumps({"build_id": True, "project_id": 7, "build_status": "pending"}), "[" * 100000):
+            with self.subTest(body=body[:20]):
+                status, reason = self.answer(request(body))
+                self.assertEqual(status, 200)
+                self.assertIn("ignored: malformed Job Hook body", reason)
         bad = request()
         bad["body"], bad["isBase64Encoded"] = "not base64!", True
-        self.assertEqual(self.answer(bad)[0], 400)
+        self.assertEqual(self.answer(bad), (200, "ignored: malformed Job Hook body\n"))
         self.assertUntouched()
 
     def test_base64_bodies_are_decoded(self):
@@ -338,10 +342,113 @@ class WakeTest(unittest.TestCase):
         self.assertUntouched()
 
     def test_out_of_time(self):
+        # Before the token is checked: no 200 for a caller not known to be GitLab.
         response = self.wake.handle(request(), seconds=wake.MARGIN_SECONDS)
-        self.assertEqual(response["statusCode"], 200)
-        self.assertIn("out of time", response["body"])
+        self.assertEqual((response["statusCode"], response["body"]), (503, "not done: out of time before reading /n3x-runner/gitlab-webhook-token\n"))
+        # Past it (the token read before, kept): 200, not done.
+        self.wake.secrets[CONFIG["webhookTokenParameter"]] = (TOKEN, self.now)
+        response = self.wake.handle(request(), seconds=wake.MARGIN_SECONDS + 1)
+        self.assertEqual((response["statusCode"], response["body"]), (200, "not done: out of time before reading /n3x-runner/gitlab-api-token\n"))
         self.assertUntouched()
+
+    # Each call starts only while its longest time is left: however slow AWS and GitLab
+    # answer (within the clients' timeouts), the function answers within its time.
+    def test_every_call_fits_the_functions_time(self):
+        for aws_seconds in (0.01, 1.0, 2.0, wake.AWS_CALL_SECONDS):
+            for gitlab_seconds in (0.01, 1.0, wake.GITLAB_TIMEOUT_SECONDS):
+                with self.subTest(aws=aws_seconds, gitlab=gitlab_seconds):
+                    clock = [0.0]
+                    def slow(call, seconds):
+                        def run(*args, **kwargs):
+                            clock[0] += seconds
+                            return call(*args, **kwargs)
+                        return run
+                    ec2 = FakeEC2([instance("i-0x1", "n3x-x86-runner")])
+                    ec2.start_instances = slow(ec2.start_instances, aws_seconds)
+                    paginator = ec2.get_paginator
+                    ec2.get_paginator = lambda name: type("P", (), {"paginate": staticmethod(slow(paginator(name).paginate, aws_seconds))})()
+                    ssm = FakeSSM(dict(self.ssm.values))
+                    ssm.get_parameter = slow(ssm.get_parameter, aws_seconds)
+                    w = wake.Wake(CONFIG, ec2, ssm, slow(self.gitlab, gitlab_seconds), clock=lambda: self.now, monotonic=lambda: clock[0])
+                    response = w.handle(request(), seconds=8)
+                    self.assertLessEqual(clock[0], 8 - wake.MARGIN_SECONDS, response["body"])
+                    self.assertEqual(response["statusCode"], 200, response["body"])
+                    # The start, the fifth call, begins after two SSM reads, GitLab and the describe.
+                    if 3 * aws_seconds + gitlab_seconds <= 8 - wake.MARGIN_SECONDS - wake.AWS_CALL_SECONDS:
+                        self.assertEqual(ec2.started, ["i-0x1"], response["body"])
+                    else:
+                        self.assertEqual(ec2.started, [])
+                        self.assertIn("not done: out of time before", response["body"])
+
+    # One runner EC2 refuses (its zone has no capacity) is passed over for the next, of
+    # either architecture the job's tags allow.
+    def test_a_refused_start_tries_the_next_runner(self):
+        self.ec2.refuse = {"i-0x1"}
+        status, body = self.answer(request())
+        self.assertEqual((status, self.ec2.started, body), (200, ["i-0x2"], "job 42: started i-0x2\n"))
+        self.ec2.started = []
+        self.ec2.instances[1]["State"]["Name"] = "stopped"
+        self.gitlab.jobs[job_url(43)] = {"status": "pending", "tag_list": ["n3x-build"]}
+        self.ec2.refuse = {"i-0x1", "i-0x2"}
+        status, body = self.answer(request({"build_id": 43, "project_id": 7, "build_status": "pending"}))
+        self.assertEqual((status, self.ec2.started), (200, ["i-0g1"]), body)
+        self.ec2.refuse = {"i-0x1", "i-0x2", "i-0g1"}
+        self.ec2.instances[2]["State"]["Name"] = "stopped"
+        self.wake.seen.clear()
+        status, body = self.answer(request({"build_id": 43, "project_id": 7, "build_status": "pending"}))
+        self.assertEqual((status, body), (200, "not done: job 43: EC2: InsufficientInstanceCapacity\n"))
+
+    # A start that EC2 could not finish (no capacity, its own error) leaves an on-demand
+    # runner stopped with that reason: it may be started again. On Spot that reason may be
+    # EC2's own stop: left to EC2.
+    def test_a_runner_whose_start_failed_is_started_again(self):
+        for code in ("Server.InsufficientInstanceCapacity", "Server.InternalError"):
+            with self.subTest(code):
+                self.ec2.instances = [instance("i-0x1", "n3x-x86-runner", reason=code)]
+                self.ec2.started = []
+                self.wake.seen.clear()
+                self.assertEqual((self.answer(request())[0], self.ec2.started), (200, ["i-0x1"]))
+        spot = dict(CONFIG, runners=[dict(CONFIG["runners"][0], spot=True)])
+        self.wake = wake.Wake(spot, self.ec2, self.ssm, self.gitlab, clock=lambda: self.now)
+        for code, want in (("Server.InsufficientInstanceCapacity", []), ("Server.SpotInstanceShutdown", []), ("Client.UserInitiatedShutdown", ["i-0s1"])):
+            with self.subTest(spot=code):
+                self.ec2.instances = [instance("i-0s1", "n3x-x86-runner", reason=code, spot=True)]
+                self.ec2.started = []
+                status, body = self.answer(request())
+                self.assertEqual((status, self.ec2.started), (200, want), body)
+
+    # A resend after the job's runner had time to stop idle without it starts one again.
+    def test_a_job_is_forgotten_after_a_while(self):
+        self.assertEqual(self.answer(request())[0], 200)
+        self.ec2.instances[0]["State"]["Name"] = "stopped"
+        self.assertIn("started a runner already", self.answer(request())[1])
+        self.now += wake.SEEN_SECONDS
+        self.assertEqual((self.answer(request())[1], self.ec2.started), ("job 42: started i-0x1\n", ["i-0x1", "i-0x1"]))
+
+    # An error nobody foresaw: 500 to a caller without the token, 200 past it (a failure
+    # would count towards disabling the webhook); logged with its traceback either way.
+    def test_an_unexpected_error(self):
+        def broken(*args, **kwargs):
+            raise ZeroDivisionError
+        self.wake.tags = None
+        with self.assertLogs(wake.log, "ERROR") as logs:
+            self.assertEqual(self.answer(request()), (200, "not done: unexpected AttributeError\n"))
+        self.assertIn("Traceback", "\n".join(logs.output))
+        self.ssm.get_parameter = broken
+        self.wake.secrets.clear()
+        with self.assertLogs(wake.log, "ERROR"):
+            self.assertEqual(self.answer(request())[0], 503)  # an unreadable token is said as such
+        class Odd(dict):
+            def get(self, *args):
+                raise ZeroDivisionError
+        self.assertEqual(self.answer(Odd(request())), (500, "not done: unexpected ZeroDivisionError\n"))
+
+    # Every answer is logged, with its status and reason, for the operator to read.
+    def test_every_answer_is_logged(self):
+        for event, status in ((request(), 200), (request(token="wrong"), 401), (request(method="GET"), 405)):
+            with self.subTest(status=status), self.assertLogs(wake.log, "INFO") as logs:
+                response = self.wake.handle(event)
+                self.assertEqual(json.loads(logs.records[-1].getMessage()), {"status": status, "reason": response["body"].strip()})
 
     def test_odd_inputs_are_answered_not_crashed(self):
         cases = {
@@ -349,6 +456,9 @@ class WakeTest(unittest.TestCase):
             "a token that is no string": (request(token=None, headers={"x-gitlab-token": None}), 401),
             "a body that is no string": (dict(request(), body=["x"]), 413),
             "an event that is no object": ("x", 405),
+            "a request context that is no object": ({"requestContext": "x"}, 405),
+            "an http that is no object": ({"requestContext": {"http": "POST"}}, 405),
+            "headers that are no object": (dict(request(), headers=["x"]), 401),
             "a lone surrogate in the body": (request(body='{"build_id": 42, "project_id": 7, "build_status": "\udc80"}'), 200),
         }
         for why, (event, want) in cases.items():
@@ -363,7 +473,7 @@ class WakeTest(unittest.TestCase):
     def test_a_body_too_large_in_bytes(self):
         body = json.dumps({"build_id": 42, "project_id": 7, "build_status": "pending", "pad": "é" * (wake.MAX_BODY_BYTES // 2)}, ensure_ascii=False)
         self.assertLessEqual(len(body), wake.MAX_BODY_BYTES)
-        self.assertEqual(self.answer(request(body))[0], 413)
+        self.assertEqual(self.answer(request(body)), (200, "ignored: body too large for a Job Hook\n"))
         self.assertUntouched()
 
     def test_a_rotated_token_is_read_again(self):
@@ -458,6 +568,17 @@ class FetchJobTest(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, "slower than"):
             wake.fetch_job(self.url + "/drip", "glpat-x", 0.5)
         self.assertLess(time.monotonic() - began, 2)
+
+    def test_the_whole_request_has_at_most_gitlabs_cap(self):
+        timeouts = []
+        class Opener:
+            def open(self, request, timeout):
+                timeouts.append(timeout)
+                raise OSError("down")
+        for seconds in (10, 0.5):
+            with self.assertRaises(OSError):
+                wake.fetch_job(self.url + "/job", "glpat-x", seconds, opener=Opener())
+        self.assertEqual(timeouts, [wake.GITLAB_TIMEOUT_SECONDS, 0.5])
 
     def test_a_huge_answer(self):
         with self.assertRaisesRegex(RuntimeError, "over"):

@@ -20,7 +20,8 @@ the code, not the environment, whose 4 KB ten runners with long names would exce
 
 GitLab disables a webhook after four failed deliveries in a row and for good after 40
 (GitLab docs, Webhooks, "Auto-disabled webhooks"), and never retries one itself: so past
-the token check every answer is 200, and what could not be done is in the log only.
+the token check every answer is 200, an unexpected error's too, and what could not be done
+is in the log only.
 
 Runs on the python3.13 runtime, whose boto3 AWS maintains; nothing else is imported.
 """
@@ -49,14 +50,29 @@ MARGIN_SECONDS = 1.0
 # GitLab's jobs API: at most this long for the whole request, and this much of the answer.
 GITLAB_TIMEOUT_SECONDS = 2.0
 MAX_JOB_BYTES = 256 * 1024
-# EC2 answers a start only for an instance that it or this function's caller stopped:
-# an interrupted Spot instance (Server.SpotInstanceShutdown) is EC2's to start, and an
-# instance stopped for retirement or capacity is left alone too (EC2 API StateReason).
+# An AWS call's longest time: one attempt (new_wake's clients do not retry), its connect
+# and read timeouts. A call starts only while this much of the function's time is left.
+AWS_CONNECT_SECONDS, AWS_READ_SECONDS = 1.0, 2.0
+AWS_CALL_SECONDS = AWS_CONNECT_SECONDS + AWS_READ_SECONDS
+# A start is made only for an instance that a user or the instance itself stopped
+# (EC2 API, StateReason), or whose last start found no capacity or failed inside EC2.
+# An interrupted Spot instance (Server.SpotInstanceShutdown) is EC2's to start, on Spot
+# a capacity code may be EC2's own stop too, and an instance stopped for retirement
+# (Server.ScheduledStop) is left alone.
 STARTABLE_STOP_REASONS = ("Client.UserInitiatedShutdown", "Client.InstanceInitiatedShutdown")
+STARTABLE_ON_DEMAND_STOP_REASONS = STARTABLE_STOP_REASONS + ("Server.InsufficientInstanceCapacity", "Server.InternalError")
 # The data volumes every runner has attached: /nix/store cache and Yocto (runner.go).
 DATA_DEVICES = ("/dev/sdf", "/dev/sdg")
-# Job ids this container started a runner for, so a redelivery does not start a second.
+# Job ids this container started a runner for, so a redelivery does not start a second;
+# forgotten after SEEN_SECONDS, when a resend may start one again (the first runner may
+# have stopped idle without the job).
 SEEN_LIMIT = 1000
+SEEN_SECONDS = 15 * 60
+
+
+def said(error):
+    """An error's message, or its type where it has none."""
+    return str(error) or type(error).__name__
 
 
 class OutOfTime(Exception):
@@ -66,45 +82,49 @@ class OutOfTime(Exception):
 class Wake:
     """The handler's logic, with its AWS and GitLab calls passed in, for the tests."""
 
-    def __init__(self, config, ec2, ssm, fetch, clock=time.time):
+    def __init__(self, config, ec2, ssm, fetch, clock=time.time, monotonic=time.monotonic):
         self.state_id = config["stateId"]
         self.runners = config["runners"]
         self.tags = {arch: set(tags) for arch, tags in config["tags"].items()}
         self.gitlab_url = config["gitlabUrl"].rstrip("/")
         self.token_parameter = config["webhookTokenParameter"]
         self.api_token_parameter = config["apiTokenParameter"]
-        self.ec2, self.ssm, self.fetch, self.clock = ec2, ssm, fetch, clock
+        self.ec2, self.ssm, self.fetch, self.clock, self.monotonic = ec2, ssm, fetch, clock, monotonic
         self.secrets = {}  # parameter name -> (value, read at)
-        self.seen = []
+        self.seen = {}  # job id -> when it started a runner (clock)
         self.deadline = None
+        self.authenticated = False
 
-    def left(self, step):
-        """Seconds left for a call before the function's timeout; OutOfTime when none."""
+    def left(self, step, needs):
+        """Seconds left before the function's timeout, at most needs; OutOfTime when less
+        than needs is left, the longest the call for step may take."""
         if self.deadline is None:
-            return GITLAB_TIMEOUT_SECONDS
-        left = self.deadline - time.monotonic()
-        if left <= 0:
+            return needs
+        left = self.deadline - self.monotonic()
+        if left < needs:
             raise OutOfTime(step)
-        return left
+        return needs
 
     def secret(self, name, fresh=False):
         value, read_at = self.secrets.get(name, (None, 0))
         if fresh or value is None or self.clock() - read_at > SECRET_TTL_SECONDS:
-            self.left("reading " + name)
+            self.left("reading " + name, AWS_CALL_SECONDS)
             value = self.ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
             self.secrets[name] = (value, self.clock())
         return value
 
     def handle(self, event, seconds=None):
         """Answers one function URL request within seconds (None: no limit), logged."""
-        self.deadline = None if seconds is None else time.monotonic() + seconds - MARGIN_SECONDS
+        self.deadline = None if seconds is None else self.monotonic() + seconds - MARGIN_SECONDS
+        self.authenticated = False
         try:
             status, reason = self.decide(event if isinstance(event, dict) else {})
         except OutOfTime as e:
-            status, reason = 200, "not done: out of time before %s" % e
+            status, reason = 200 if self.authenticated else 503, "not done: out of time before %s" % e
         except Exception as e:  # noqa: BLE001 - answered and logged, never a bare crash
             log.exception("unexpected")
-            status, reason = 500, "unexpected %s" % type(e).__name__
+            # Past the token an error is GitLab's delivery failure too: 200, as all others.
+            status, reason = 200 if self.authenticated else 500, "not done: unexpected %s" % type(e).__name__
         log.info(json.dumps({"status": status, "reason": reason}))
         return {"statusCode": status, "headers": {"content-type": "text/plain"}, "body": reason + "\n"}
 
@@ -121,13 +141,15 @@ class Wake:
         return hmac.compare_digest(given, self.secret(self.token_parameter, fresh=True).encode())
 
     def decide(self, event):
-        http = (event.get("requestContext") or {}).get("http") or {}
-        if http.get("method") != "POST":
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, dict) else None
+        if not isinstance(http, dict) or http.get("method") != "POST":
             return 405, "only POST: this is a GitLab Job events webhook"
         body = event.get("body") or ""
         if not isinstance(body, str) or len(body) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1):
             return 413, "body too large for a Job Hook"
-        headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+        headers = event.get("headers")
+        headers = {str(k).lower(): v for k, v in headers.items()} if isinstance(headers, dict) else {}
         try:
             matches = self.token_matches(headers)
         except OutOfTime:
@@ -137,31 +159,35 @@ class Wake:
             return 503, "cannot check the token"
         if not matches:
             return 401, "wrong or missing X-Gitlab-Token"
+        self.authenticated = True
         if headers.get("x-gitlab-event") != "Job Hook":
             return 200, "ignored: not a Job Hook (%s)" % headers.get("x-gitlab-event", "no X-Gitlab-Event")
         try:
             raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8", "backslashreplace")
             if len(raw) > MAX_BODY_BYTES:
-                return 413, "body too large for a Job Hook"
+                return 200, "ignored: body too large for a Job Hook"
             job = json.loads(raw)
             job_id, project_id, status = job["build_id"], job["project_id"], job["build_status"]
-        except (ValueError, KeyError, TypeError):
-            return 400, "malformed Job Hook body"
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return 200, "ignored: malformed Job Hook body"
         if not all(isinstance(n, int) and not isinstance(n, bool) for n in (job_id, project_id)):
-            return 400, "malformed Job Hook body: build_id and project_id must be numbers"
+            return 200, "ignored: malformed Job Hook body: build_id and project_id must be numbers"
         if status != "pending":
             return 200, "ignored: job %d is %s" % (job_id, status)
+        now = self.clock()
+        self.seen = {j: at for j, at in self.seen.items() if now - at < SEEN_SECONDS}
         if job_id in self.seen:
             return 200, "ignored: job %d started a runner already" % job_id
         # The job's tags, and its status now: a replayed or late event of a job that is no
         # longer pending wakes nothing.
         try:
             token = self.secret(self.api_token_parameter)
-            current = self.fetch("%s/api/v4/projects/%d/jobs/%d" % (self.gitlab_url, project_id, job_id), token, self.left("GitLab"))
+            current = self.fetch("%s/api/v4/projects/%d/jobs/%d" % (self.gitlab_url, project_id, job_id), token,
+                                 self.left("GitLab", GITLAB_TIMEOUT_SECONDS))
         except OutOfTime:
             raise
         except Exception as e:  # noqa: BLE001 - GitLab or SSM unreachable, or refusing
-            return 200, "not done: cannot read job %d from GitLab: %s" % (job_id, e)
+            return 200, "not done: cannot read job %d from GitLab: %s" % (job_id, said(e))
         if not isinstance(current, dict):
             return 200, "not done: GitLab's answer for job %d is no job" % job_id
         if current.get("status") != "pending":
@@ -176,23 +202,34 @@ class Wake:
         except OutOfTime:
             raise
         except Exception as e:  # noqa: BLE001 - EC2 refused or failed
-            return 200, "not done: job %d: EC2: %s" % (job_id, e)
+            return 200, "not done: job %d: EC2: %s" % (job_id, said(e))
         if started is None:
             return 200, "job %d: no stopped runner of %s to start" % (job_id, "/".join(archs))
-        self.seen.append(job_id)
-        del self.seen[:-SEEN_LIMIT]
+        self.seen[job_id] = now
+        if len(self.seen) > SEEN_LIMIT:
+            del self.seen[min(self.seen, key=self.seen.get)]
         return 200, "job %d: started %s" % (job_id, started)
 
     def start_one(self, archs):
         """Starts the first startable runner that was still stopped (another invocation, for
-        another job, may have started it meanwhile: then the next); its id, or None."""
+        another job, may have started it meanwhile: then the next; one EC2 refuses, for its
+        capacity: then the next too); its id, or None. Raises the last refusal when every
+        runner was refused."""
+        refused = None
         for instance in self.startable(archs):
-            self.left("starting " + instance)
-            answer = self.ec2.start_instances(InstanceIds=[instance])
+            self.left("starting " + instance, AWS_CALL_SECONDS)
+            try:
+                answer = self.ec2.start_instances(InstanceIds=[instance])
+            except Exception as e:  # noqa: BLE001 - EC2 refused or failed this one
+                log.warning("starting %s: %s", instance, e)
+                refused = e
+                continue
             previous = [s["PreviousState"]["Name"] for s in answer.get("StartingInstances", []) if s.get("InstanceId") == instance]
             if previous == ["stopped"]:
                 return instance
             log.info("%s was %s already, for another job", instance, previous)
+        if refused is not None:
+            raise refused
         return None
 
     def startable(self, archs):
@@ -200,7 +237,7 @@ class Wake:
         this stack's as it is now configured, stopped by a user or themselves, with their
         data volumes attached."""
         wanted = {r["name"]: r for r in self.runners if r["arch"] in archs}
-        self.left("describing the runners")
+        self.left("describing the runners", AWS_CALL_SECONDS)
         pages = self.ec2.get_paginator("describe_instances").paginate(Filters=[
             {"Name": "tag:n3x:state-id", "Values": [self.state_id]},
             {"Name": "instance-state-name", "Values": ["stopped"]},
@@ -230,7 +267,8 @@ class Wake:
 
     @staticmethod
     def stopped_by_user(instance):
-        return (instance.get("StateReason") or {}).get("Code") in STARTABLE_STOP_REASONS
+        reasons = STARTABLE_STOP_REASONS if instance.get("InstanceLifecycle") == "spot" else STARTABLE_ON_DEMAND_STOP_REASONS
+        return (instance.get("StateReason") or {}).get("Code") in reasons
 
     @staticmethod
     def volumes_attached(instance):
@@ -272,13 +310,14 @@ def fetch_job(url, token, seconds, opener=_opener):
 
 def new_wake():
     """The function's Wake, with boto3's clients: imported in the init phase, which has its
-    own 10 s, not the request's; one retry, short timeouts, as GitLab waits 10 s."""
+    own 10 s, not the request's; one attempt each, short timeouts, as GitLab waits 10 s: a
+    call refused or slow is "not done", which a resend repeats."""
     import boto3  # in the runtime
     from botocore.config import Config
 
     with open(os.path.join(os.path.dirname(__file__), "config.json")) as f:
         config = json.load(f)
-    aws = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
+    aws = Config(connect_timeout=AWS_CONNECT_SECONDS, read_timeout=AWS_READ_SECONDS, retries={"mode": "standard", "total_max_attempts": 1})
     return Wake(config, boto3.client("ec2", config=aws), boto3.client("ssm", config=aws), fetch_job)
 
 

@@ -178,6 +178,7 @@ type Config struct {
 	CacheSigningKey       *signingKey       // deprecated config secret; nil: none
 	CacheSigningPublicKey string            // name:base64 for nix.conf, "" without a key
 	LegacySecretKeys      []string          // the deprecated secret keys that are set
+	unusedGravitonKeys    []string          // Graviton keys set without n3x:amiArm64, which makes no Graviton runner
 	publicKeySet          bool              // n3x:cacheSigningPublicKey is set, not derived
 	SnapshotRetention     int               // days; 0: no snapshot policy
 	Wake                  wakeConfig        // wake on job; zero: off
@@ -260,6 +261,11 @@ func loadConfig(src configSource) (Config, error) {
 			cfg.LegacySecretKeys = append(cfg.LegacySecretKeys, key)
 		}
 	}
+	for _, key := range []string{keyGravitonCount, keyInstanceTypeGraviton, keyRunnerTagsGraviton} {
+		if r.raw(key) != "" && cfg.AmiArm64 == "" {
+			cfg.unusedGravitonKeys = append(cfg.unusedGravitonKeys, key)
+		}
+	}
 	cfg.NamePrefix = r.namePrefix(src.stack)
 	if len(r.problems) > 0 {
 		return cfg, r.problems
@@ -324,7 +330,13 @@ func (r *configReader) unknownKeys() {
 			continue
 		}
 		fix := rmFix(name) + " && " + setFix(meant, raw)
-		if secret := lookupKey(meant).secret; secret || r.src.secret(configNamespace+":"+name) {
+		if parameter, deprecated := deprecatedSecretParameters[meant]; deprecated {
+			// Not into the deprecated key, which would keep the secret in the stack: into the
+			// SSM parameter the runners read, as the key's own deprecation warning says.
+			prefix := namePrefixOf(r.raw(keyNamePrefix), r.src.stack)
+			fix = fmt.Sprintf(`aws ssm put-parameter --region "$(pulumi config get aws:region)" --type SecureString --overwrite --name %s --value "$(pulumi config get %s:%s)" && %s`,
+				parameterPath(Config{NamePrefix: prefix})+parameter, configNamespace, name, rmFix(name))
+		} else if secret := lookupKey(meant).secret; secret || r.src.secret(configNamespace+":"+name) {
 			// The value is not printed: it moves by pulumi config get, before the key goes.
 			flag := ""
 			if secret {
@@ -335,6 +347,14 @@ func (r *configReader) unknownKeys() {
 		r.problems = append(r.problems, unknownKeyError{meant: meant, configError: configError{key: name, fix: fix,
 			problem: fmt.Sprintf("is not a setting of this program, which ignores it (did you mean %s:%s?)", configNamespace, meant)}})
 	}
+}
+
+// deprecatedSecretParameters are the SSM parameters, under parameterPath, that hold what
+// each deprecated secret key held.
+var deprecatedSecretParameters = map[string]string{
+	keyGitlabRunnerToken:         "gitlab-runner-token/x86_64",
+	keyGitlabRunnerTokenGraviton: "gitlab-runner-token/arm64",
+	keyCacheSigningKey:           "cache-signing-key",
 }
 
 // closestKey is the one key of configKeys a typed name likely stands for: the same but for
@@ -506,17 +526,31 @@ func (r *configReader) volume(sizeKey, iopsKey, throughputKey string) VolumeConf
 		Iops:           r.integer(iopsKey, gp3BaselineIops, gp3MaxIops, "IOPS"),
 		ThroughputMiBs: r.integer(throughputKey, gp3BaselineThroughput, gp3MaxThroughput, "MiB/s"),
 	}
-	if v.SizeGiB > 0 && v.Iops > gp3BaselineIops && v.Iops > v.SizeGiB*gp3MaxIopsPerGiB {
-		need := (v.Iops + gp3MaxIopsPerGiB - 1) / gp3MaxIopsPerGiB
+	// The ratios are checked against what a range problem's fix sets, so a volume's
+	// problems are all listed at once, not one after another's fix.
+	iops := cmp.Or(v.Iops, clampedInteger(r.value(iopsKey), gp3BaselineIops, gp3MaxIops))
+	throughput := cmp.Or(v.ThroughputMiBs, clampedInteger(r.value(throughputKey), gp3BaselineThroughput, gp3MaxThroughput))
+	if v.SizeGiB > 0 && iops > gp3BaselineIops && iops > v.SizeGiB*gp3MaxIopsPerGiB {
+		need := (iops + gp3MaxIopsPerGiB - 1) / gp3MaxIopsPerGiB
 		r.fail(sizeKey, setFix(sizeKey, strconv.Itoa(need)), "is %d GiB, too small for %d IOPS: gp3 allows at most %d IOPS per GiB, so at least %d GiB",
-			v.SizeGiB, v.Iops, gp3MaxIopsPerGiB, need)
+			v.SizeGiB, iops, gp3MaxIopsPerGiB, need)
 	}
-	if v.Iops > 0 && v.ThroughputMiBs > gp3BaselineThroughput && v.ThroughputMiBs*gp3IopsPerMiBps > v.Iops {
-		need := max(v.ThroughputMiBs*gp3IopsPerMiBps, gp3BaselineIops)
+	if v.Iops > 0 && throughput > gp3BaselineThroughput && throughput*gp3IopsPerMiBps > v.Iops {
+		need := max(throughput*gp3IopsPerMiBps, gp3BaselineIops)
 		r.fail(iopsKey, setFix(iopsKey, strconv.Itoa(need)), "is %d, too low for %d MiB/s: gp3 allows at most 0.25 MiB/s per IOPS, so at least %d IOPS",
-			v.Iops, v.ThroughputMiBs, need)
+			v.Iops, throughput, need)
 	}
 	return v
+}
+
+// clampedInteger is the whole number raw brought into lo..hi, as integer's fix sets it, or
+// 0 for no number.
+func clampedInteger(raw string, lo, hi int) int {
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0
+	}
+	return clamp(n, lo, hi)
 }
 
 // optionalID reads a key that is unset or matches pattern; a value in the wrong case is
@@ -541,6 +575,8 @@ func (r *configReader) workingHours() workingHours {
 		fix := placeholderFix(keyWorkingHours, "'<days> <HH:MM-HH:MM> <IANA time zone>'")
 		if normalized, ok := normalizeWorkingHours(raw); ok {
 			fix = setFix(keyWorkingHours, normalized)
+		} else if days, hours, ok := normalizeDaysAndHours(raw); ok {
+			fix = placeholderFix(keyWorkingHours, "'"+days+" "+hours+" <IANA time zone>'") // the zone left out: only the operator knows it
 		}
 		r.fail(keyWorkingHours, fix, "%v", err)
 	}
@@ -658,19 +694,24 @@ func (r *configReader) cacheSigningPublicKey(secret *signingKey) string {
 	return raw
 }
 
+// namePrefixOf is the prefix n3x:namePrefix set to raw gives the stack, unchecked.
+func namePrefixOf(raw, stack string) string {
+	switch {
+	case raw != "":
+		return raw
+	case stack == defaultNamePrefixStack:
+		return defaultNamePrefix
+	}
+	return defaultNamePrefix + "-" + stack
+}
+
 // namePrefix prefixes every physical AWS name. Unset, the dev stack keeps the spec's
 // names (n3x-runner-sg) and any other stack gets its own (n3x-staging-runner-sg), so two
 // stacks in one account and region never collide. Every name it becomes part of must fit
 // AWS's limit for that name.
 func (r *configReader) namePrefix(stack string) string {
 	raw := r.raw(keyNamePrefix)
-	prefix := raw
-	if prefix == "" {
-		prefix = defaultNamePrefix + "-" + stack
-		if stack == defaultNamePrefixStack {
-			prefix = defaultNamePrefix
-		}
-	}
+	prefix := namePrefixOf(raw, stack)
 	key := keyNamePrefix
 	if raw != "" && !namePrefixPattern.MatchString(raw) {
 		r.fail(key, derivedFix(key, sanitizeNamePrefix(raw), namePrefixPattern, "<prefix>"),

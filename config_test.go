@@ -251,6 +251,14 @@ func badConfigCases(t *testing.T) []configCase {
 		// AWS allows 2000 MiB/s, but the provider pulumi-aws v6 bundles refuses more than 1000.
 		{"cache throughput above the provider's limit", []string{keyCacheVolumeThroughput, "1500", keyCacheVolumeIops, "6000"}, nil,
 			[]string{"n3x:cacheVolumeThroughput must be a whole number of MiB/s from 125 to 1000, got 1500"}, "pulumi config set n3x:cacheVolumeThroughput 1000"},
+		// The throughput's fix needs more IOPS too: both said at once.
+		{"cache throughput above the provider's limit with the default IOPS", []string{keyCacheVolumeThroughput, "2000"}, nil,
+			[]string{"n3x:cacheVolumeThroughput must be a whole number of MiB/s from 125 to 1000, got 2000",
+				"n3x:cacheVolumeIops is 3000, too low for 1000 MiB/s: gp3 allows at most 0.25 MiB/s per IOPS, so at least 4000 IOPS",
+				"pulumi config set n3x:cacheVolumeIops 4000"}, "pulumi config set n3x:cacheVolumeThroughput 1000"},
+		{"yocto iops above the limit on a small volume", []string{keyYoctoVolumeSize, "100", keyYoctoVolumeIops, "90000"}, nil,
+			[]string{"n3x:yoctoVolumeSize is 100 GiB, too small for 80000 IOPS: gp3 allows at most 500 IOPS per GiB, so at least 160 GiB"},
+			"pulumi config set n3x:yoctoVolumeIops 80000"},
 		{"yocto iops per GiB", []string{keyYoctoVolumeSize, "10", keyYoctoVolumeIops, "6000"}, nil,
 			[]string{"n3x:yoctoVolumeSize is 10 GiB, too small for 6000 IOPS: gp3 allows at most 500 IOPS per GiB, so at least 12 GiB"}, "pulumi config set n3x:yoctoVolumeSize 12"},
 		{"cache throughput per IOPS", []string{keyCacheVolumeThroughput, "1000"}, nil,
@@ -270,6 +278,10 @@ func badConfigCases(t *testing.T) []configCase {
 			"pulumi config set n3x:workingHours 'Mon-Fri 07:00-19:00 Europe/Berlin'"},
 		{"working hours unpadded", []string{keyWorkingHours, "Mon-Fri 7:00-19:00 UTC"}, nil, []string{`n3x:workingHours time "7:00" must be HH:MM on the 24-hour clock`},
 			"pulumi config set n3x:workingHours 'Mon-Fri 07:00-19:00 UTC'"},
+		{"working hours without minutes or zone", []string{keyWorkingHours, "mon-fri 7-19"}, nil, nil,
+			"pulumi config set n3x:workingHours 'Mon-Fri 07:00-19:00 <IANA time zone>'"},
+		{"working hours without minutes", []string{keyWorkingHours, "Mon-Fri 7-19 Europe/Berlin"}, nil, nil,
+			"pulumi config set n3x:workingHours 'Mon-Fri 07:00-19:00 Europe/Berlin'"},
 		{"working hours unknown day", []string{keyWorkingHours, "Mo-Fr 07:00-19:00 Europe/Berlin"}, nil, nil,
 			"pulumi config set n3x:workingHours '<days> <HH:MM-HH:MM> <IANA time zone>'"},
 		{"working hours backwards days", []string{keyWorkingHours, "Fri-Mon 07:00-19:00 UTC"}, nil, []string{`n3x:workingHours day range "Fri-Mon" runs backwards`}, ""},
@@ -318,7 +330,10 @@ func badConfigCases(t *testing.T) []configCase {
 				"fix: pulumi config rm n3x:runnerCount"},
 			"pulumi config rm n3x:runnerCount"},
 		{"a secret key in the wrong case", []string{"gitlabrunnertoken", "glrt-abcdef"}, nil, []string{"(did you mean n3x:gitlabRunnerToken?)"},
-			`pulumi config set --secret n3x:gitlabRunnerToken "$(pulumi config get n3x:gitlabrunnertoken)" && pulumi config rm n3x:gitlabrunnertoken`},
+			`aws ssm put-parameter --region "$(pulumi config get aws:region)" --type SecureString --overwrite --name /n3x-runner/gitlab-runner-token/x86_64 --value "$(pulumi config get n3x:gitlabrunnertoken)" && pulumi config rm n3x:gitlabrunnertoken`},
+		// A deprecated secret key's typo goes to its parameter, under the stack's prefix.
+		{"a deprecated secret key misspelled", []string{"cacheSigningkey", "secret", keyNamePrefix, "ci"}, nil, []string{"(did you mean n3x:cacheSigningKey?)"},
+			`aws ssm put-parameter --region "$(pulumi config get aws:region)" --type SecureString --overwrite --name /ci-runner/cache-signing-key --value "$(pulumi config get n3x:cacheSigningkey)" && pulumi config rm n3x:cacheSigningkey`},
 		{"several problems at once", []string{keyAmiX86, "", keySSHCidrBlocks, "10.1.0.0/8", keyRootVolumeSize, "-1"}, nil,
 			[]string{"n3x configuration: 3 problems\n  - n3x:amiX86 is required", "\n  - n3x:sshCidrBlocks entry", "\n  - n3x:rootVolumeSize must be"}, ""},
 	}
@@ -435,6 +450,9 @@ func applyFix(t *testing.T, values map[string]string, plain []string, fix string
 	t.Helper()
 	for _, command := range strings.Split(fix, " && ") {
 		words := shellWords(t, command)
+		if len(words) > 3 && words[0] == "aws" && words[1] == "ssm" && words[2] == "put-parameter" {
+			continue // writes SSM, not the configuration
+		}
 		if len(words) < 4 || words[0] != "pulumi" || words[1] != "config" {
 			t.Fatalf("not a pulumi config command: %q", command)
 		}

@@ -131,7 +131,7 @@ func normalizeWorkingHours(raw string) (string, bool) {
 		return wordPattern.ReplaceAllStringFunc(s, func(word string) string { return strings.ToUpper(word[:1]) + strings.ToLower(word[1:]) })
 	}
 	days := titled(fields[0])
-	hours := regexp.MustCompile(`\b(\d):`).ReplaceAllString(fields[1], "0$1:")
+	hours := normalizeHours(fields[1])
 	zone := fields[2]
 	if _, err := time.LoadLocation(zone); err != nil {
 		zone = strings.ToUpper(zone)
@@ -144,6 +144,31 @@ func normalizeWorkingHours(raw string) (string, bool) {
 		return "", false
 	}
 	return normalized, true
+}
+
+// normalizeDaysAndHours is the days and hours of working hours typed without a time zone
+// ("Mon-Fri 7-19"), written as the key takes them, if they are valid then.
+func normalizeDaysAndHours(raw string) (days, hours string, ok bool) {
+	fields := strings.Fields(raw)
+	if len(fields) != 2 {
+		return "", "", false
+	}
+	days = wordPattern.ReplaceAllStringFunc(fields[0], func(word string) string { return strings.ToUpper(word[:1]) + strings.ToLower(word[1:]) })
+	hours = normalizeHours(fields[1])
+	_, err := parseWorkingHours(days + " " + hours + " UTC")
+	return days, hours, err == nil
+}
+
+// normalizeHours pads the hours of a range to HH:MM ("7-19" and "7:00-19:00" are
+// "07:00-19:00").
+func normalizeHours(hours string) string {
+	hours = regexp.MustCompile(`\b(\d):`).ReplaceAllString(hours, "0$1:")
+	if m := regexp.MustCompile(`^(\d{1,2})-(\d{1,2})$`).FindStringSubmatch(hours); m != nil {
+		from, _ := strconv.Atoi(m[1])
+		to, _ := strconv.Atoi(m[2])
+		return fmt.Sprintf("%02d:00-%02d:00", from, to)
+	}
+	return hours
 }
 
 // sanitizeNamePrefix turns a prefix into letters, digits, '.', '_' and '-'.

@@ -109,7 +109,8 @@ func TestOfficialAMICommandIsTheQuickStarts(t *testing.T) {
 // Every `pulumi stack output NAME` the README and docs/ tell the operator to run names an
 // output the program exports.
 func TestDocumentedStackOutputsExist(t *testing.T) {
-	d := deploy(t, newFakeAWS(), "dev", false, testConfig(keyX86Count, "2", keyWakeOnJob, "true"))
+	_, publicKey := testSigningKey(t)
+	d := deploy(t, newFakeAWS(), "dev", false, testConfig(keyX86Count, "2", keyWakeOnJob, "true", keyCacheSigningPublicKey, publicKey))
 	if d.err != nil {
 		t.Fatal(d.err)
 	}

@@ -125,19 +125,17 @@ func legacySecretWarnings(cfg Config) []string {
 	return warnings
 }
 
-// outputs are the names of the parameters, for the runners' configuration, and the cache's
-// public key, for every client's nix.conf; never a secret.
+// outputs are the names of the parameters, for the runners' configuration, and, with one
+// configured, the cache's public key, for every client's nix.conf; never a secret. Without
+// a key there is no such output (a null one the engine would drop anyway).
 func (i runnerIdentity) outputs() map[string]pulumi.Input {
 	parameters := pulumi.StringMap{} // by what each holds
 	for what, name := range i.parameters {
 		parameters[what] = pulumi.String(name)
 	}
-	var publicKey pulumi.Input
+	outputs := map[string]pulumi.Input{"runnerParameters": parameters}
 	if i.publicKey != "" {
-		publicKey = pulumi.String(i.publicKey)
+		outputs["cacheSigningPublicKey"] = pulumi.String(i.publicKey)
 	}
-	return map[string]pulumi.Input{
-		"runnerParameters":      parameters,
-		"cacheSigningPublicKey": publicKey,
-	}
+	return outputs
 }

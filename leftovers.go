@@ -296,10 +296,17 @@ func checkLeftovers(ctx *pulumi.Context, cfg Config, state stackState, p placeme
 		what, calls string
 	}{{f.groupsErr, "security groups", "ec2:DescribeSecurityGroups"}, {f.volumesErr, "data volumes", "ec2:DescribeVolumes"}, {f.eipsErr, "Elastic IPs", "ec2:DescribeAddresses"},
 		{f.linksErr, "attachments and address associations", "ec2:DescribeVolumes and ec2:DescribeAddresses"}, {f.instancesErr, "runner instances", "ec2:DescribeInstances"}} {
-		if lookup.err != nil {
-			warnings = append(warnings, fmt.Sprintf("could not look for %s that this stack made but its state does not hold (%s); allow %s (iam/preview-policy.json) to have them named",
-				lookup.what, firstLine(lookup.err), lookup.calls))
+		if lookup.err == nil {
+			continue
 		}
+		// The policy is the fix only where AWS refused the call; a throttle or a network
+		// error passes with the next preview.
+		then := "; the next preview looks again"
+		if accessDenied(lookup.err) {
+			then = fmt.Sprintf("; allow %s (iam/preview-policy.json) to have them named", lookup.calls)
+		}
+		warnings = append(warnings, fmt.Sprintf("could not look for %s that this stack made but its state does not hold (%s)%s",
+			lookup.what, firstLine(lookup.err), then))
 	}
 	return problems, warnings
 }

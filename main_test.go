@@ -68,31 +68,36 @@ func TestFleetRegistersExactlyTheConfiguredRunners(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	shared := []string{"securityGroupId", "keyPairName", "availabilityZone", "monthlyCost", "startRunnersCommand", "runners",
-		"runnerParameters", "cacheSigningPublicKey"}
+		"runnerParameters"}
+	_, publicKey := testSigningKey(t)
 	runnerOutputs := func(prefix string) []string {
 		return []string{prefix + "InstanceId", prefix + "PublicIp", prefix + "PublicDns", prefix + "SshCommand",
 			prefix + "PrivateIp", prefix + "PrivateDns", prefix + "CacheVolumeId", prefix + "YoctoVolumeId"}
 	}
 	cases := []struct {
-		name     string
-		amiArm64 string
-		want     []string
+		name      string
+		amiArm64  string
+		publicKey string
+		want      []string
 	}{
-		{"x86 only", "", slices.Concat(shared, runnerOutputs("x86"))},
-		{"both runners", testAmiArm64, slices.Concat(shared, runnerOutputs("x86"), runnerOutputs("graviton"))},
+		{"x86 only", "", "", slices.Concat(shared, runnerOutputs("x86"))},
+		{"both runners", testAmiArm64, "", slices.Concat(shared, runnerOutputs("x86"), runnerOutputs("graviton"))},
+		{"with a cache key", "", publicKey, slices.Concat(shared, []string{"cacheSigningPublicKey"}, runnerOutputs("x86"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := mustDeploy(t, testConfig(keyAmiArm64, tc.amiArm64))
+			d := mustDeploy(t, testConfig(keyAmiArm64, tc.amiArm64, keyCacheSigningPublicKey, tc.publicKey))
 			got := slices.Sorted(maps.Keys(d.outputs))
 			if slices.Sort(tc.want); !slices.Equal(got, tc.want) {
 				t.Fatalf("output names:\n got %q\nwant %q", got, tc.want)
 			}
 			want := map[string]any{
-				"securityGroupId":       d.find(t, typeSecurityGroup, "runner-sg").id,
-				"keyPairName":           "n3x-runner-key",
-				"availabilityZone":      "us-east-1b",
-				"cacheSigningPublicKey": nil,
+				"securityGroupId":  d.find(t, typeSecurityGroup, "runner-sg").id,
+				"keyPairName":      "n3x-runner-key",
+				"availabilityZone": "us-east-1b",
+			}
+			if tc.publicKey != "" {
+				want["cacheSigningPublicKey"] = tc.publicKey
 			}
 			command := "aws ec2 start-instances --region us-east-1 --instance-ids"
 			for _, r := range d.fleet.runners {

@@ -160,6 +160,7 @@ type fakeAWS struct {
 	state         map[string]stateEntry // "type::name" -> what the state holds
 	invokeDelay   time.Duration         // each invoke sleeps this long, to count rounds
 	denied        map[string]string     // invoke token -> the IAM action the caller's policy refuses it
+	throttled     map[string]bool       // invoke tokens EC2 answers RequestLimitExceeded
 
 	mu            sync.Mutex
 	dryRun        bool
@@ -479,6 +480,10 @@ func (f *fakeAWS) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return nil, fmt.Errorf("reading: operation error %s: %s, https response error StatusCode: 403, RequestID: 6f1c0e4a-0000-4000-8000-000000000000, "+
 			"api error UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:sts::%s:assumed-role/deployer/ci "+
 			"is not authorized to perform: %s because no identity-based policy allows the %s action", strings.ToUpper(service), call, testAccount, action, action)
+	}
+	if f.throttled[args.Token] {
+		return nil, fmt.Errorf("reading: operation error EC2: DescribeAddresses, exceeded maximum number of attempts, 3, https response error StatusCode: 503, " +
+			"RequestID: 6f1c0e4a-0000-4000-8000-000000000001, api error RequestLimitExceeded: Request limit exceeded.")
 	}
 	return f.answer(args)
 }
@@ -911,17 +916,18 @@ func mustDeployOn(t *testing.T, aws *fakeAWS, cfg map[string]string) deployment 
 	return d
 }
 
-// resolveAll waits for every output and returns the plain values of the known ones.
+// resolveAll waits for every output and returns the plain values of the known ones. A
+// null one is left out, as the engine leaves it out of the stack's outputs (the checkpoint
+// keeps no null property), so pulumi stack output says the stack has none of that name.
 func resolveAll(t *testing.T, outputs map[string]pulumi.Input) map[string]any {
 	t.Helper()
 	resolved := map[string]any{}
 	for name, value := range outputs {
 		if value == nil {
-			resolved[name] = nil
 			continue
 		}
 		result := awaitInput(t, value)
-		if !result.known {
+		if !result.known || result.value == nil {
 			continue
 		}
 		resolved[name] = result.value

@@ -157,6 +157,14 @@ func configWarnings(cfg Config, p placement) []string {
 				keySSHCidrBlocks, family, placeholderFix(keySSHCidrBlocks, "<your-ip>/32")))
 		}
 	}
+	if len(cfg.unusedGravitonKeys) > 0 {
+		keys, rms := make([]string, len(cfg.unusedGravitonKeys)), make([]string, len(cfg.unusedGravitonKeys))
+		for i, key := range cfg.unusedGravitonKeys {
+			keys[i], rms[i] = configNamespace+":"+key, rmFix(key)
+		}
+		warnings = append(warnings, fmt.Sprintf("%s set, but n3x:%s is not, so this stack makes no Graviton runner: set its AMI (%s, docs/ami.md), or remove them: %s",
+			strings.Join(keys, ", "), keyAmiArm64, placeholderFix(keyAmiArm64, "<ami-id>"), strings.Join(rms, " && ")))
+	}
 	if p.ZoneChosen {
 		warnings = append(warnings, fmt.Sprintf("n3x:%s is not set, so this new stack goes to %s, chosen by the instance types it offers; "+
 			"later runs keep the zone of its data volumes, but pin it to make that explicit: %s", keyAvailabilityZone, p.Zone, setFix(keyAvailabilityZone, p.Zone)))

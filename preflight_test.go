@@ -153,6 +153,24 @@ func TestPreflightWarnings(t *testing.T) {
 	}
 }
 
+// Graviton settings without its AMI make nothing: said, with both ways out.
+func TestGravitonSettingsWithoutItsAMIWarn(t *testing.T) {
+	d := mustDeploy(t, testConfig(keyAmiArm64, "", keyGravitonCount, "2", keyInstanceTypeGraviton, "c7g.4xlarge"))
+	want := "n3x:gravitonCount, n3x:instanceTypeGraviton set, but n3x:amiArm64 is not, so this stack makes no Graviton runner: " +
+		"set its AMI (pulumi config set n3x:amiArm64 <ami-id>, docs/ami.md), or remove them: pulumi config rm n3x:gravitonCount && pulumi config rm n3x:instanceTypeGraviton"
+	if !slices.Contains(d.warnings, want) {
+		t.Errorf("warnings %q\nwant %q", d.warnings, want)
+	}
+	if n := len(d.fleet.runners); n != 1 {
+		t.Errorf("%d runners, want the x86 one", n)
+	}
+	for _, w := range mustDeploy(t, testConfig(keyGravitonCount, "2")).warnings {
+		if strings.Contains(w, "no Graviton runner") {
+			t.Errorf("with its AMI: %s", w)
+		}
+	}
+}
+
 // The program logs what preflight warns of: an unpinned zone and the default open CIDR.
 func TestDefaultConfigWarns(t *testing.T) {
 	d := mustDeploy(t, map[string]string{keyAmiX86: testAmiX86, keySSHPublicKey: testSSHKey})

@@ -72,7 +72,8 @@ func TestReadmeOutputsTableMatchesTheCode(t *testing.T) {
 			documented = append(documented, m[1])
 		}
 	}
-	d := mustDeploy(t, testConfig(keyWakeOnJob, "true")) // every output, wake on job's too
+	_, publicKey := testSigningKey(t)
+	d := mustDeploy(t, testConfig(keyWakeOnJob, "true", keyCacheSigningPublicKey, publicKey)) // every output
 	if got, want := slices.Sorted(slices.Values(documented)), slices.Sorted(maps.Keys(d.outputs)); !slices.Equal(got, want) {
 		t.Errorf("README outputs %q, program exports %q", got, want)
 	}

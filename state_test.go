@@ -447,6 +447,23 @@ func TestSkippedCheckpointsWarn(t *testing.T) {
 	}
 }
 
+// A lookup that fails for another reason than the policy (EC2 throttling) warns without
+// sending the operator to the policy.
+func TestALeftoverLookupThatIsThrottledWarnsWithoutBlamingThePolicy(t *testing.T) {
+	account := mustDeploy(t, testConfig(keyAmiArm64, "")).next()
+	account.throttled = map[string]bool{"aws:ec2/getEips:getEips": true}
+	d := deploy(t, account, "dev", true, testConfig(keyAmiArm64, ""))
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if !slices.ContainsFunc(d.warnings, func(w string) bool {
+		return strings.HasPrefix(w, "could not look for Elastic IPs that this stack made but its state does not hold") &&
+			strings.Contains(w, "RequestLimitExceeded") && strings.HasSuffix(w, "; the next preview looks again") && !strings.Contains(w, "allow ")
+	}) {
+		t.Errorf("warnings %q", d.warnings)
+	}
+}
+
 // Without both security group answers, a group of this stack's name is never called
 // another copy's: the lookup that failed warns.
 func TestASecurityGroupLookupThatFailsWarnsAndAccusesNoCopy(t *testing.T) {

@@ -261,8 +261,9 @@ func loadConfig(src configSource) (Config, error) {
 			cfg.LegacySecretKeys = append(cfg.LegacySecretKeys, key)
 		}
 	}
+	// The engine passes Pulumi.yaml's defaults as set values: only another value was typed.
 	for _, key := range []string{keyGravitonCount, keyInstanceTypeGraviton, keyRunnerTagsGraviton} {
-		if r.raw(key) != "" && cfg.AmiArm64 == "" {
+		if raw := r.raw(key); raw != "" && raw != lookupKey(key).def && cfg.AmiArm64 == "" {
 			cfg.unusedGravitonKeys = append(cfg.unusedGravitonKeys, key)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -164,9 +165,19 @@ func TestGravitonSettingsWithoutItsAMIWarn(t *testing.T) {
 	if n := len(d.fleet.runners); n != 1 {
 		t.Errorf("%d runners, want the x86 one", n)
 	}
-	for _, w := range mustDeploy(t, testConfig(keyGravitonCount, "2")).warnings {
-		if strings.Contains(w, "no Graviton runner") {
-			t.Errorf("with its AMI: %s", w)
+	// As the engine passes them: Pulumi.yaml's defaults set, the stack's values over them.
+	withDefaults := map[string]string{}
+	for _, k := range configKeys {
+		if k.def != "" {
+			withDefaults[k.name] = k.def
+		}
+	}
+	maps.Copy(withDefaults, testConfig(keyAmiArm64, ""))
+	for name, cfg := range map[string]map[string]string{"with its AMI": testConfig(keyGravitonCount, "2"), "x86 only, as the engine passes it": withDefaults} {
+		for _, w := range mustDeploy(t, cfg).warnings {
+			if strings.Contains(w, "no Graviton runner") {
+				t.Errorf("%s: %s", name, w)
+			}
 		}
 	}
 }

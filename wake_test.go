@@ -334,7 +334,8 @@ esac`,
 	getParameter := "aws ssm get-parameter --region us-east-1 --name /n3x-runner/idle-minutes --query Parameter.Value --output text"
 	isActive := getParameter + "; systemctl is-active gitlab-runner.service"
 	stopInstance := "aws ec2 stop-instances --region us-east-1 --instance-ids i-0123456789abcdef0"
-	stopRunner := getParameter + "; systemctl daemon-reload; systemctl stop gitlab-runner.service"
+	graceful := "systemctl daemon-reload; systemctl stop gitlab-runner.service"
+	stopRunner := getParameter + "; " + graceful
 	startRunner := "systemctl daemon-reload; systemctl start gitlab-runner.service"
 	min := func(m int) int { return 1000 + m*60 }
 	write("minutes", "30\n")
@@ -354,13 +355,21 @@ esac`,
 		{"idle 29 minutes after the job", idle, "active", "", min(58) + 30, getParameter, false, false},
 		{"a job between two looks", quick, "active", "", min(58) + 40, getParameter, false, false},
 		{"idle 29 minutes after it", quick, "active", "", min(87) + 40, getParameter, false, false},
-		{"GitLab Runner up without metrics: it may have a job, the idle time starts again", "", "active", "", min(88), isActive, false, false},
-		{"still without them 40 minutes on", "", "activating", "", min(128), isActive, false, false},
-		{"metrics back: the idle time counts from here", quick, "active", "", min(157), getParameter, false, false},
-		{"idle 30 minutes: GitLab Runner stops first, then the instance", quick, "active", "", min(188), stopRunner + "; " + stopInstance, false, true},
-		{"EC2 refuses the stop: GitLab Runner takes jobs again, its graceful stop undone", quick, "active", "fail-stop", min(189), stopRunner + "; " + stopInstance + "; " + startRunner, true, false},
-		{"systemd fails GitLab Runner's stop: it takes jobs again, the instance stays", quick, "active", "fail-unit-stop", min(190), stopRunner + "; " + startRunner, true, false},
-		{"GitLab Runner not running: no job, idle all along, the instance stops", "", "failed", "", min(191), isActive + "; " + stopInstance, false, false},
+		// Without metrics, each state but inactive and failed may have a job: looked at
+		// when it would otherwise have idled its 30 minutes, each restarts the idle time.
+		{"GitLab Runner up without metrics, 30 minutes after the job", "", "active", "", min(88) + 40, isActive, false, false},
+		{"starting, 30 minutes on", "", "activating", "", min(118) + 40, isActive, false, false},
+		{"stopping, 30 minutes on: it may be finishing a job", "", "deactivating", "", min(148) + 40, isActive, false, false},
+		{"reloading its configuration, 30 minutes on", "", "reloading", "", min(178) + 40, isActive, false, false},
+		{"metrics back: the idle time counts from here", quick, "active", "", min(180), getParameter, false, false},
+		{"idle 29 minutes", quick, "active", "", min(209), getParameter, false, false},
+		{"idle 30 minutes: GitLab Runner stops first, then the instance", quick, "active", "", min(210), stopRunner + "; " + stopInstance, false, true},
+		{"EC2 refuses the stop: GitLab Runner takes jobs again, its graceful stop undone", quick, "active", "fail-stop", min(211), stopRunner + "; " + stopInstance + "; " + startRunner, true, false},
+		{"systemd fails GitLab Runner's stop: it takes jobs again, the instance stays", quick, "active", "fail-unit-stop", min(212), stopRunner + "; " + startRunner, true, false},
+		{"GitLab Runner not running, EC2 refuses the stop: it is not started by the idle stop", "", "failed", "fail-stop", min(213), isActive + "; " + graceful + "; " + stopInstance + "; systemctl daemon-reload", true, false},
+		// Its stop does nothing but cancel a start that is queued: none comes up to take a
+		// job the shutdown would cut.
+		{"GitLab Runner not running: no job, idle all along, the instance stops", "", "failed", "", min(214), isActive + "; " + graceful + "; " + stopInstance, false, true},
 	}
 	for _, s := range steps {
 		for _, name := range []string{"metrics", "fail-stop", "fail-unit-stop"} {
@@ -389,9 +398,23 @@ esac`,
 	for _, s := range []struct {
 		uptime int
 		want   string
-	}{{30, isActive}, {30 + 29*60, isActive}, {30 + 30*60, isActive + "; " + stopInstance}} {
+	}{{30, isActive}, {30 + 29*60, isActive}, {30 + 30*60, isActive + "; " + graceful + "; " + stopInstance}} {
 		if got, err := run(s.uptime); err != nil || got != s.want {
 			t.Errorf("GitLab Runner inactive since the boot, %d s up: calls %q, %v; want %q", s.uptime, got, err, s.want)
+		}
+	}
+	// A busy-at from an earlier version's wall clock, after an update in place: the idle
+	// time starts now, not never.
+	write("metrics", idle)
+	write("unit", "active\n")
+	write("run/busy-at", "1764000000\n")
+	write("run/taken", "0\n") // as the idle metrics count: only the clock differs
+	for _, s := range []struct {
+		uptime int
+		want   string
+	}{{100, getParameter}, {100 + 29*60, getParameter}, {100 + 30*60, stopRunner + "; " + stopInstance}} {
+		if got, err := run(s.uptime); err != nil || got != s.want {
+			t.Errorf("busy-at of the wall clock, %d s up: calls %q, %v; want %q", s.uptime, got, err, s.want)
 		}
 	}
 	write("minutes", "thirty\n")

@@ -22,8 +22,9 @@ metrics=${N3X_RUNNER_METRICS:-http://127.0.0.1:9252/metrics}
 uptime=${N3X_UPTIME:-/proc/uptime}
 imds=http://169.254.169.254/latest
 
-token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$imds/api/token")
-metadata() { curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/$1"; }
+# Every call bounded: the timer starts no second run while one hangs.
+token=$(curl -fsS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$imds/api/token")
+metadata() { curl -fsS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/$1"; }
 instance=$(metadata instance-id)
 region=$(metadata placement/region)
 profile=$(metadata iam/info | jq -r '.InstanceProfileArn | split("/") | last')
@@ -43,7 +44,12 @@ busy() {
 # is always there, at 0), and the jobs it has taken since it started (gitlab_runner_jobs_total,
 # a counter: a job that began and ended between two looks moved it).
 runner=up
-if page=$(curl -fsS "$metrics"); then
+# busy-at from before this boot's clock (an update in place, from a version that counted
+# wall-clock seconds) is no time since the boot: the idle time starts now.
+if [ -e "$state/busy-at" ] && [ "$(cat "$state/busy-at")" -gt "$now" ]; then
+	rm -f "$state/busy-at"
+fi
+if page=$(curl -fsS --max-time 10 "$metrics"); then
 	jobs=$(awk '/^gitlab_runner_jobs\{/ && !/state="idle"/ { n += $NF } END { print n + 0 }' <<<"$page")
 	taken=$(awk '/^gitlab_runner_jobs_total[{ ]/ { n += $NF } END { print n + 0 }' <<<"$page")
 	if [ "$jobs" != 0 ] || [ ! -e "$state/busy-at" ] || [ "$taken" != "$(cat "$state/taken" 2>/dev/null)" ]; then
@@ -72,31 +78,37 @@ if [ "$idle" -lt $((minutes * 60)) ]; then
 fi
 
 dropIn="$units/gitlab-runner.service.d/n3x-idle-stop.conf"
+# undoGracefulStop takes jobs again after a stop that did not happen: GitLab Runner starts
+# again if it ran before (one that was down stays as it was).
 undoGracefulStop() {
 	rm -f "$dropIn"
 	systemctl daemon-reload
-	systemctl start gitlab-runner.service
+	if [ "$runner" = up ]; then
+		systemctl start gitlab-runner.service
+	fi
 }
 if [ "$runner" = up ]; then
 	echo "idle-stop: no job for $((idle / 60)) minutes (n3x:idleMinutes $minutes): stopping GitLab Runner, then $instance"
-	# SIGQUIT to GitLab Runner alone (KillMode=process): the shell executor's jobs run in the
-	# unit's cgroup, and the default control-group mode would signal them too, cutting a job.
-	mkdir -p "$(dirname "$dropIn")"
-	printf '[Service]\nKillSignal=SIGQUIT\nKillMode=process\nTimeoutStopSec=infinity\n' >"$dropIn"
-	systemctl daemon-reload
-	# Returns once a job it took meanwhile has run to its end. Failed (another start of the
-	# unit cancelled the stop): take jobs again, and look again on the next minute.
-	if ! systemctl stop gitlab-runner.service; then
-		echo "idle-stop: stopping GitLab Runner failed; starting it again" >&2
-		undoGracefulStop
-		exit 1
-	fi
 else
 	echo "idle-stop: GitLab Runner down for $((idle / 60)) minutes (n3x:idleMinutes $minutes): stopping $instance"
 fi
+# SIGQUIT to GitLab Runner alone (KillMode=process): the shell executor's jobs run in the
+# unit's cgroup, and the default control-group mode would signal them too, cutting a job.
+# Down, the stop does nothing but cancel a start that is queued: none comes up to take a job
+# that the shutdown would cut.
+mkdir -p "$(dirname "$dropIn")"
+printf '[Service]\nKillSignal=SIGQUIT\nKillMode=process\nTimeoutStopSec=infinity\n' >"$dropIn"
+systemctl daemon-reload
+# Returns once a job it took meanwhile has run to its end. Failed (another start of the
+# unit cancelled the stop): take jobs again, and look again on the next minute.
+if ! systemctl stop gitlab-runner.service; then
+	echo "idle-stop: stopping GitLab Runner failed; starting it again" >&2
+	undoGracefulStop
+	exit 1
+fi
 if ! aws ec2 stop-instances --region "$region" --instance-ids "$instance" >/dev/null; then
 	# Not stopped (throttled, refused): take jobs again rather than idle on, billed, with none.
-	echo "idle-stop: stopping $instance failed; starting GitLab Runner again" >&2
+	echo "idle-stop: stopping $instance failed; taking jobs again" >&2
 	undoGracefulStop
 	exit 1
 fi

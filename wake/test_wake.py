@@ -46,38 +46,44 @@ def instance(iid, name, ami="ami-0123456789abcdef0", reason="Client.UserInitiate
     return i
 
 
+class AWSError(Exception):
+    """As botocore's ClientError: the code in response["Error"]["Code"]."""
+
+    def __init__(self, code):
+        super().__init__("An error occurred (%s) when calling the StartInstances operation" % code)
+        self.response = {"Error": {"Code": code}}
+
+
 class FakeEC2:
     """Answers DescribeInstances with its filters applied, as EC2 does, and records starts."""
 
     def __init__(self, instances, fail_start=False):
         self.instances, self.started, self.calls, self.fail_start = instances, [], [], fail_start
-        self.refuse = set()  # instance ids whose start EC2 refuses
+        self.refuse = set()  # instance ids whose start EC2 refuses, with refusal
+        self.refusal = "InsufficientInstanceCapacity"
 
-    def get_paginator(self, name):
-        assert name == "describe_instances"
-        fake = self
-
-        class Paginator:
-            def paginate(self, Filters):
-                fake.calls.append(("describe_instances", Filters))
-                def keep(i):
-                    tags = {t["Key"]: t["Value"] for t in i["Tags"]}
-                    for f in Filters:
-                        if f["Name"].startswith("tag:") and tags.get(f["Name"][4:]) not in f["Values"]:
-                            return False
-                        if f["Name"] == "instance-state-name" and i["State"]["Name"] not in f["Values"]:
-                            return False
-                    return True
-                kept = [i for i in fake.instances if keep(i)]
-                # Two pages, as EC2 may answer.
-                return [{"Reservations": [{"Instances": kept[:1]}]}, {"Reservations": [{"Instances": kept[1:]}]}]
-        return Paginator()
+    def describe_instances(self, Filters, MaxResults, NextToken=None):
+        """Two pages, as EC2 may answer (a filtered page can hold fewer than MaxResults)."""
+        assert 5 <= MaxResults <= 1000 and NextToken in (None, "page-2")
+        self.calls.append(("describe_instances", Filters))
+        def keep(i):
+            tags = {t["Key"]: t["Value"] for t in i["Tags"]}
+            for f in Filters:
+                if f["Name"].startswith("tag:") and tags.get(f["Name"][4:]) not in f["Values"]:
+                    return False
+                if f["Name"] == "instance-state-name" and i["State"]["Name"] not in f["Values"]:
+                    return False
+            return True
+        kept = [i for i in self.instances if keep(i)]
+        if NextToken is None:
+            return {"Reservations": [{"Instances": kept[:1]}], "NextToken": "page-2"}
+        return {"Reservations": [{"Instances": kept[1:]}]}
 
     def start_instances(self, InstanceIds):
         """As EC2: a start of an instance another call started already succeeds, and says so."""
         self.calls.append(("start_instances", InstanceIds))
         if self.fail_start or self.refuse & set(InstanceIds):
-            raise RuntimeError("InsufficientInstanceCapacity")
+            raise AWSError(self.refusal)
         answer = []
         for i in self.instances:
             if i["InstanceId"] in InstanceIds:
@@ -311,7 +317,7 @@ class WakeTest(unittest.TestCase):
         self.ec2.fail_start = True
         status, body = self.answer(request())
         self.assertEqual(status, 200, body)
-        self.assertIn("not done: job 42: EC2: InsufficientInstanceCapacity", body)
+        self.assertIn("not done: job 42: EC2: An error occurred (InsufficientInstanceCapacity)", body)
         self.ec2.fail_start = False  # GitLab's "Resend request", once EC2 has the capacity
         status, body = self.answer(request())
         self.assertEqual((status, self.ec2.started), (200, ["i-0x1"]), body)
@@ -365,16 +371,15 @@ class WakeTest(unittest.TestCase):
                         return run
                     ec2 = FakeEC2([instance("i-0x1", "n3x-x86-runner")])
                     ec2.start_instances = slow(ec2.start_instances, aws_seconds)
-                    paginator = ec2.get_paginator
-                    ec2.get_paginator = lambda name: type("P", (), {"paginate": staticmethod(slow(paginator(name).paginate, aws_seconds))})()
+                    ec2.describe_instances = slow(ec2.describe_instances, aws_seconds)  # each page
                     ssm = FakeSSM(dict(self.ssm.values))
                     ssm.get_parameter = slow(ssm.get_parameter, aws_seconds)
                     w = wake.Wake(CONFIG, ec2, ssm, slow(self.gitlab, gitlab_seconds), clock=lambda: self.now, monotonic=lambda: clock[0])
                     response = w.handle(request(), seconds=8)
                     self.assertLessEqual(clock[0], 8 - wake.MARGIN_SECONDS, response["body"])
                     self.assertEqual(response["statusCode"], 200, response["body"])
-                    # The start, the fifth call, begins after two SSM reads, GitLab and the describe.
-                    if 3 * aws_seconds + gitlab_seconds <= 8 - wake.MARGIN_SECONDS - wake.AWS_CALL_SECONDS:
+                    # The start, the sixth call, begins after two SSM reads, GitLab and two pages.
+                    if 4 * aws_seconds + gitlab_seconds <= 8 - wake.MARGIN_SECONDS - wake.AWS_CALL_SECONDS:
                         self.assertEqual(ec2.started, ["i-0x1"], response["body"])
                     else:
                         self.assertEqual(ec2.started, [])
@@ -396,7 +401,31 @@ class WakeTest(unittest.TestCase):
         self.ec2.instances[2]["State"]["Name"] = "stopped"
         self.wake.seen.clear()
         status, body = self.answer(request({"build_id": 43, "project_id": 7, "build_status": "pending"}))
-        self.assertEqual((status, body), (200, "not done: job 43: EC2: InsufficientInstanceCapacity\n"))
+        self.assertEqual((status, body), (200, "not done: job 43: EC2: An error occurred (InsufficientInstanceCapacity) when calling the StartInstances operation\n"))
+
+    # Throttled, or a start that timed out (EC2 may have started it after all): no second
+    # runner for the job, not done, which a resend repeats.
+    def test_another_refusal_ends_the_search(self):
+        for code in ("RequestLimitExceeded", "InternalError"):
+            with self.subTest(code):
+                self.ec2.refuse, self.ec2.refusal = {"i-0x1"}, code
+                status, body = self.answer(request())
+                self.assertEqual((status, self.ec2.started), (200, []), body)
+                self.assertIn("not done: job 42: EC2: An error occurred (%s)" % code, body)
+                self.assertEqual([c for c in self.ec2.calls if c[0] == "start_instances"][-1], ("start_instances", ["i-0x1"]))
+        class Timeout(Exception):
+            pass
+        def timing_out(InstanceIds):
+            self.ec2.calls.append(("start_instances", InstanceIds))
+            raise Timeout("Read timeout on endpoint URL")
+        self.ec2.calls, self.ec2.start_instances = [], timing_out
+        self.assertIn("not done: job 42: EC2: Read timeout", self.answer(request())[1])
+        self.assertEqual([c for c in self.ec2.calls if c[0] == "start_instances"], [("start_instances", ["i-0x1"])])
+
+    # The clients' settings are the times the function counts with: one attempt, no retry.
+    def test_the_clients_are_configured_as_counted(self):
+        c = wake.AWS_CLIENT_CONFIG
+        self.assertEqual((c["connect_timeout"] + c["read_timeout"], c["retries"]["total_max_attempts"]), (wake.AWS_CALL_SECONDS, 1))
 
     # A start that EC2 could not finish (no capacity, its own error) leaves an on-demand
     # runner stopped with that reason: it may be started again. On Spot that reason may be
@@ -441,7 +470,8 @@ class WakeTest(unittest.TestCase):
         class Odd(dict):
             def get(self, *args):
                 raise ZeroDivisionError
-        self.assertEqual(self.answer(Odd(request())), (500, "not done: unexpected ZeroDivisionError\n"))
+        with self.assertLogs(wake.log, "ERROR"):
+            self.assertEqual(self.answer(Odd(request())), (500, "not done: unexpected ZeroDivisionError\n"))
 
     # Every answer is logged, with its status and reason, for the operator to read.
     def test_every_answer_is_logged(self):
@@ -534,6 +564,20 @@ class FetchJobTest(unittest.TestCase):
                         self.wfile.write(b" " * 20000)
                         self.wfile.flush()
                         time.sleep(0.1)
+                elif self.path == "/trickle-headers":  # under every read's timeout, a byte at a time
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for byte in b"X-Slow: " + b"x" * 30:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                elif self.path == "/trickle-body":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "30")
+                    self.end_headers()
+                    for _ in range(30):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.1)
                 elif self.path == "/huge":
                     self.reply(b" " * (wake.MAX_JOB_BYTES + 1))
                 else:
@@ -568,6 +612,16 @@ class FetchJobTest(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, "slower than"):
             wake.fetch_job(self.url + "/drip", "glpat-x", 0.5)
         self.assertLess(time.monotonic() - began, 2)
+
+    # A socket timeout bounds each read only: headers or a body trickled a byte at a time
+    # must be cut at the deadline all the same.
+    def test_a_trickle_is_cut_at_the_deadline(self):
+        for path in ("/trickle-headers", "/trickle-body"):
+            with self.subTest(path):
+                began = time.monotonic()
+                with self.assertRaisesRegex(RuntimeError, "slower than 0.5 s"):
+                    wake.fetch_job(self.url + path, "glpat-x", 0.5)
+                self.assertLess(time.monotonic() - began, 1.5)
 
     def test_the_whole_request_has_at_most_gitlabs_cap(self):
         timeouts = []

@@ -31,6 +31,7 @@ import hmac
 import json
 import logging
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,8 +55,16 @@ MAX_JOB_BYTES = 256 * 1024
 # and read timeouts. A call starts only while this much of the function's time is left.
 AWS_CONNECT_SECONDS, AWS_READ_SECONDS = 1.0, 2.0
 AWS_CALL_SECONDS = AWS_CONNECT_SECONDS + AWS_READ_SECONDS
+AWS_CLIENT_CONFIG = {"connect_timeout": AWS_CONNECT_SECONDS, "read_timeout": AWS_READ_SECONDS,
+                     "retries": {"mode": "standard", "total_max_attempts": 1}}
+# The refusals of one instance's start after which another runner may serve the job: its
+# zone has no capacity for its type, or it is no longer stopped. Any other (throttling, a
+# timeout after which EC2 may have started it after all) ends the search: "not done".
+NEXT_RUNNER_ERRORS = ("InsufficientInstanceCapacity", "IncorrectInstanceState")
 # A start is made only for an instance that a user or the instance itself stopped
-# (EC2 API, StateReason), or whose last start found no capacity or failed inside EC2.
+# (EC2 API, StateReason), or, should a start that EC2 could not finish leave it so, one
+# stopped with a launch's capacity or internal-error code (AWS documents these for
+# launches; a start's refusal is usually the API's error, which leaves the old reason).
 # An interrupted Spot instance (Server.SpotInstanceShutdown) is EC2's to start, on Spot
 # a capacity code may be EC2's own stop too, and an instance stopped for retirement
 # (Server.ScheduledStop) is left alone.
@@ -73,6 +82,12 @@ SEEN_SECONDS = 15 * 60
 def said(error):
     """An error's message, or its type where it has none."""
     return str(error) or type(error).__name__
+
+
+def error_code(error):
+    """An AWS error's code (botocore's ClientError.response), or None."""
+    response = getattr(error, "response", None)
+    return ((response or {}).get("Error") or {}).get("Code") if isinstance(response, dict) else None
 
 
 class OutOfTime(Exception):
@@ -220,7 +235,9 @@ class Wake:
             self.left("starting " + instance, AWS_CALL_SECONDS)
             try:
                 answer = self.ec2.start_instances(InstanceIds=[instance])
-            except Exception as e:  # noqa: BLE001 - EC2 refused or failed this one
+            except Exception as e:  # noqa: BLE001 - EC2 refused this one, or failed
+                if error_code(e) not in NEXT_RUNNER_ERRORS:
+                    raise
                 log.warning("starting %s: %s", instance, e)
                 refused = e
                 continue
@@ -237,12 +254,17 @@ class Wake:
         this stack's as it is now configured, stopped by a user or themselves, with their
         data volumes attached."""
         wanted = {r["name"]: r for r in self.runners if r["arch"] in archs}
-        self.left("describing the runners", AWS_CALL_SECONDS)
-        pages = self.ec2.get_paginator("describe_instances").paginate(Filters=[
-            {"Name": "tag:n3x:state-id", "Values": [self.state_id]},
-            {"Name": "instance-state-name", "Values": ["stopped"]},
-        ])
-        candidates = []
+        candidates, pages, token = [], [], None
+        while True:  # by hand, not a paginator, so that each page's call fits the time left
+            self.left("describing the runners", AWS_CALL_SECONDS)
+            page = self.ec2.describe_instances(MaxResults=1000, **({"NextToken": token} if token else {}), Filters=[
+                {"Name": "tag:n3x:state-id", "Values": [self.state_id]},
+                {"Name": "instance-state-name", "Values": ["stopped"]},
+            ])
+            pages.append(page)
+            token = page.get("NextToken")
+            if not token:
+                break
         for page in pages:
             for reservation in page["Reservations"]:
                 for i in reservation["Instances"]:
@@ -289,8 +311,32 @@ _opener = urllib.request.build_opener(NoRedirects)
 
 def fetch_job(url, token, seconds, opener=_opener):
     """GET a GitLab API URL with a token within seconds (at most GITLAB_TIMEOUT_SECONDS),
-    the whole answer included; the decoded JSON. Raises on any failure or redirect."""
+    the whole answer included; the decoded JSON. Raises on any failure or redirect.
+
+    A socket's timeout bounds each read, not the whole request: a server that trickles its
+    headers or body a byte at a time would hold it for ever. So the request runs in a
+    thread of its own, waited for that long and then left to end by its socket timeouts
+    (a GET, whose answer nobody reads then)."""
     seconds = min(seconds, GITLAB_TIMEOUT_SECONDS)
+    result = {}
+
+    def run():
+        try:
+            result["job"] = _fetch(url, token, seconds, opener)
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            result["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise RuntimeError("answer slower than %.1f s" % seconds)
+    if "error" in result:
+        raise result["error"]
+    return result["job"]
+
+
+def _fetch(url, token, seconds, opener):
     deadline = time.monotonic() + seconds
     request = urllib.request.Request(url, headers={"PRIVATE-TOKEN": token, "Accept": "application/json"})
     try:
@@ -317,7 +363,7 @@ def new_wake():
 
     with open(os.path.join(os.path.dirname(__file__), "config.json")) as f:
         config = json.load(f)
-    aws = Config(connect_timeout=AWS_CONNECT_SECONDS, read_timeout=AWS_READ_SECONDS, retries={"mode": "standard", "total_max_attempts": 1})
+    aws = Config(**AWS_CLIENT_CONFIG)
     return Wake(config, boto3.client("ec2", config=aws), boto3.client("ssm", config=aws), fetch_job)
 
 

@@ -162,8 +162,12 @@ func configWarnings(cfg Config, p placement) []string {
 		for i, key := range cfg.unusedGravitonKeys {
 			keys[i], rms[i] = configNamespace+":"+key, rmFix(key)
 		}
-		warnings = append(warnings, fmt.Sprintf("%s set, but n3x:%s is not, so this stack makes no Graviton runner: set its AMI (%s, docs/ami.md), or remove them: %s",
-			strings.Join(keys, ", "), keyAmiArm64, placeholderFix(keyAmiArm64, "<ami-id>"), strings.Join(rms, " && ")))
+		them := "them"
+		if len(keys) == 1 {
+			them = "it"
+		}
+		warnings = append(warnings, fmt.Sprintf("%s set, but n3x:%s is not, so this stack makes no Graviton runner: set its AMI (%s, docs/ami.md), or remove %s: %s",
+			strings.Join(keys, ", "), keyAmiArm64, placeholderFix(keyAmiArm64, "<ami-id>"), them, strings.Join(rms, " && ")))
 	}
 	if p.ZoneChosen {
 		warnings = append(warnings, fmt.Sprintf("n3x:%s is not set, so this new stack goes to %s, chosen by the instance types it offers; "+

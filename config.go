@@ -353,9 +353,9 @@ func (r *configReader) unknownKeys() {
 // deprecatedSecretParameters are the SSM parameters, under parameterPath, that hold what
 // each deprecated secret key held.
 var deprecatedSecretParameters = map[string]string{
-	keyGitlabRunnerToken:         "gitlab-runner-token/x86_64",
-	keyGitlabRunnerTokenGraviton: "gitlab-runner-token/arm64",
-	keyCacheSigningKey:           "cache-signing-key",
+	keyGitlabRunnerToken:         runnerTokenParameter("x86_64"),
+	keyGitlabRunnerTokenGraviton: runnerTokenParameter("arm64"),
+	keyCacheSigningKey:           cacheSigningKeyParameter,
 }
 
 // closestKey is the one key of configKeys a typed name likely stands for: the same but for

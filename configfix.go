@@ -127,16 +127,13 @@ func normalizeWorkingHours(raw string) (string, bool) {
 	if len(fields) != 3 {
 		return "", false
 	}
-	titled := func(s string) string {
-		return wordPattern.ReplaceAllStringFunc(s, func(word string) string { return strings.ToUpper(word[:1]) + strings.ToLower(word[1:]) })
-	}
-	days := titled(fields[0])
+	days := titleCase(fields[0])
 	hours := normalizeHours(fields[1])
 	zone := fields[2]
 	if _, err := time.LoadLocation(zone); err != nil {
 		zone = strings.ToUpper(zone)
 		if _, err := time.LoadLocation(zone); err != nil {
-			zone = titled(fields[2])
+			zone = titleCase(fields[2])
 		}
 	}
 	normalized := strings.Join([]string{days, hours, zone}, " ")
@@ -146,6 +143,12 @@ func normalizeWorkingHours(raw string) (string, bool) {
 	return normalized, true
 }
 
+// titleCase writes each word of s with a capital first letter ("mon-FRI" is "Mon-Fri",
+// "europe/berlin" is "Europe/Berlin").
+func titleCase(s string) string {
+	return wordPattern.ReplaceAllStringFunc(s, func(word string) string { return strings.ToUpper(word[:1]) + strings.ToLower(word[1:]) })
+}
+
 // normalizeDaysAndHours is the days and hours of working hours typed without a time zone
 // ("Mon-Fri 7-19"), written as the key takes them, if they are valid then.
 func normalizeDaysAndHours(raw string) (days, hours string, ok bool) {
@@ -153,7 +156,7 @@ func normalizeDaysAndHours(raw string) (days, hours string, ok bool) {
 	if len(fields) != 2 {
 		return "", "", false
 	}
-	days = wordPattern.ReplaceAllStringFunc(fields[0], func(word string) string { return strings.ToUpper(word[:1]) + strings.ToLower(word[1:]) })
+	days = titleCase(fields[0])
 	hours = normalizeHours(fields[1])
 	_, err := parseWorkingHours(days + " " + hours + " UTC")
 	return days, hours, err == nil

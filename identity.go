@@ -24,14 +24,19 @@ type runnerIdentity struct {
 // makes it one path per stack.
 func parameterPath(cfg Config) string { return "/" + runnerRoleName(cfg) + "/" }
 
+// The runners' secrets, by their parameter's name under parameterPath.
+const cacheSigningKeyParameter = "cache-signing-key"
+
+func runnerTokenParameter(arch string) string { return "gitlab-runner-token/" + arch }
+
 // runnerParameterNames are the SSM parameters the runners read at boot, by what each holds:
 // each architecture's GitLab runner token and the Nix cache signing key. The operator writes
 // them (aws ssm put-parameter --type SecureString, docs/ci-iam.md), so their values never
 // enter the stack's configuration or state, which every preview decrypts.
 func runnerParameterNames(cfg Config) map[string]string {
-	names := map[string]string{"cache-signing-key": parameterPath(cfg) + "cache-signing-key"}
+	names := map[string]string{cacheSigningKeyParameter: parameterPath(cfg) + cacheSigningKeyParameter}
 	for _, a := range architectures(cfg) {
-		names["gitlab-runner-token/"+a.arch] = parameterPath(cfg) + "gitlab-runner-token/" + a.arch
+		names[runnerTokenParameter(a.arch)] = parameterPath(cfg) + runnerTokenParameter(a.arch)
 	}
 	if cfg.Wake.Enabled {
 		names["idle-minutes"] = wakeParameterNames(cfg)["idle-minutes"]
@@ -59,10 +64,10 @@ func newRunnerIdentity(ctx *pulumi.Context, cfg Config, account *callerFacts, bo
 	identity := runnerIdentity{parameters: runnerParameterNames(cfg), publicKey: cfg.CacheSigningPublicKey}
 	legacy := map[string]string{} // parameter name -> value, from the configuration
 	for arch, token := range cfg.RunnerTokens {
-		legacy[parameterPath(cfg)+"gitlab-runner-token/"+arch] = token
+		legacy[parameterPath(cfg)+runnerTokenParameter(arch)] = token
 	}
 	if cfg.CacheSigningKey != nil {
-		legacy[parameterPath(cfg)+"cache-signing-key"] = cfg.CacheSigningKey.secretValue()
+		legacy[parameterPath(cfg)+cacheSigningKeyParameter] = cfg.CacheSigningKey.secretValue()
 	}
 	for _, parameter := range slices.Sorted(maps.Keys(legacy)) {
 		logical := "parameter" + parameter[len(parameterPath(cfg))-1:]

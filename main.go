@@ -123,7 +123,7 @@ func deployFleet(ctx *pulumi.Context) (*fleet, error) {
 	if f.identity, err = newRunnerIdentity(ctx, cfg, checked.caller, checked.boundary); err != nil {
 		return nil, err
 	}
-	if f.wake, err = newWakeFunction(ctx, cfg, newWakeSettings(cfg, p, state), checked.caller, checked.boundary); err != nil {
+	if f.wake, err = newWakeFunction(ctx, cfg, p, state, checked.caller, checked.boundary); err != nil {
 		return nil, err
 	}
 	serving := map[string][]pulumi.Resource{} // by architecture: the previous runner serving again
@@ -184,7 +184,7 @@ func (f *fleet) outputs() map[string]pulumi.Input {
 	var ids []any
 	var runners pulumi.Array
 	for _, r := range f.runners {
-		ids, runners = append(ids, r.machine.id), append(runners, r.listing(f.region))
+		ids, runners = append(ids, r.machine.id), append(runners, r.listing())
 	}
 	outputs["runners"] = runners
 	// Starts the runners now, outside n3x:workingHours: $(pulumi stack output startRunnersCommand)

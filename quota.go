@@ -62,9 +62,13 @@ type quotaError struct {
 }
 
 func (e quotaError) Error() string {
-	return fmt.Sprintf("this update needs %d %s of the quota %q (%s) at once: %s; the account has %d; request more: "+
-		"aws service-quotas request-service-quota-increase --region %s --service-code ec2 --quota-code %s --desired-value %d",
-		e.need, e.unit, e.name, e.code, e.why, e.have, e.region, e.code, e.need)
+	return fmt.Sprintf("this update needs %d %s of the quota %q (%s) at once: %s; the account has %d; request more: %s",
+		e.need, e.unit, e.name, e.code, e.why, e.have, quotaIncreaseCommand(e.region, e.code, e.need))
+}
+
+// quotaIncreaseCommand asks Service Quotas for an EC2 quota of value in region.
+func quotaIncreaseCommand(region, code string, value int) string {
+	return fmt.Sprintf("aws service-quotas request-service-quota-increase --region %s --service-code ec2 --quota-code %s --desired-value %d", region, code, value)
 }
 
 // quotaNeed is what this stack needs of one quota: at the peak of this update, and at the
@@ -175,9 +179,8 @@ func checkQuotas(cfg Config, state stackState, p placement, launch *launchFacts,
 			found = append(found, quotaError{name: quota.name, code: need.code, need: need.now, have: have, unit: need.unit, why: strings.Join(need.why, ", "), region: cfg.Region})
 		case need.later > have:
 			warnings = append(warnings, fmt.Sprintf("the quota %q (%s) of %d %s holds this update (%d at most), but not a later one that replaces every architecture's "+
-				"instances at once (a new AMI for each), which needs %d; request more before then: "+
-				"aws service-quotas request-service-quota-increase --region %s --service-code ec2 --quota-code %s --desired-value %d",
-				quota.name, need.code, have, need.unit, need.now, need.later, cfg.Region, need.code, need.later))
+				"instances at once (a new AMI for each), which needs %d; request more before then: %s",
+				quota.name, need.code, have, need.unit, need.now, need.later, quotaIncreaseCommand(cfg.Region, need.code, need.later)))
 		}
 	}
 	return found, warnings

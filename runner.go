@@ -81,8 +81,8 @@ func newRunner(ctx *pulumi.Context, cfg Config, spec runnerSpec, shared sharedRe
 
 // newDataVolume creates a volume in the runner's zone, known before the instance exists,
 // from what preflight chose: nothing for a volume that exists (its snapshotId, which forces
-// a new volume, is left as the volume has it), the newest snapshot of its kind for a new one,
-// or a snapshot of the volume it replaces in a zone move.
+// a new volume, is left as the volume has it), for a new one its runner's own newest snapshot,
+// else the newest of its kind, or a snapshot of the volume it replaces in a zone move.
 func newDataVolume(ctx *pulumi.Context, cfg Config, spec runnerSpec, vol dataVolumeSpec, shared sharedResources) (*ebs.Volume, error) {
 	name := spec.physicalName(cfg) + "-" + vol.role
 	src := shared.sources[spec.name+"/"+vol.role]
@@ -166,7 +166,7 @@ func (r *runner) outputs() map[string]pulumi.Input {
 }
 
 // listing is the runner's entry in the runners output, for scripts.
-func (r *runner) listing(region string) pulumi.Map {
+func (r *runner) listing() pulumi.Map {
 	return pulumi.Map{
 		"name":              pulumi.String(r.spec.name),
 		"architecture":      pulumi.String(r.spec.arch),
@@ -176,7 +176,7 @@ func (r *runner) listing(region string) pulumi.Map {
 		"privateIp":         r.machine.privateIP,
 		"privateDns":        r.machine.privateDNS,
 		"sshCommand":        r.sshCommand(),
-		"ssmSessionCommand": r.ssmSessionCommand(region),
+		"ssmSessionCommand": r.ssmSessionCommand(),
 		"cacheVolumeId":     r.volumes["cache"].ID().ToStringOutput(),
 		"yoctoVolumeId":     r.volumes["yocto"].ID().ToStringOutput(),
 	}
@@ -187,12 +187,12 @@ func (r *runner) listing(region string) pulumi.Map {
 // where ssh would wait for a timeout, its Session Manager session.
 func (r *runner) sshCommand() pulumi.StringOutput {
 	if r.ssmOnly {
-		return r.ssmSessionCommand(r.region)
+		return r.ssmSessionCommand()
 	}
 	return pulumi.Sprintf("ssh root@%s", r.address.PublicIp)
 }
 
 // ssmSessionCommand starts a Session Manager session on the runner.
-func (r *runner) ssmSessionCommand(region string) pulumi.StringOutput {
-	return pulumi.Sprintf("aws ssm start-session --region %s --target %s", region, r.machine.id)
+func (r *runner) ssmSessionCommand() pulumi.StringOutput {
+	return pulumi.Sprintf("aws ssm start-session --region %s --target %s", r.region, r.machine.id)
 }

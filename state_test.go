@@ -18,6 +18,14 @@ func stateOnly(a *fakeAWS, keep func(key string) bool) {
 	}
 }
 
+// stateDelete drops resources from the account's state by their "type::name" keys, as
+// pulumi state delete does.
+func stateDelete(a *fakeAWS, keys ...string) {
+	for _, key := range keys {
+		delete(a.state, key)
+	}
+}
+
 // snapshotOf is a completed snapshot of one of the account's volumes, tagged as DLM or the
 // provider tag it (the volume's tags), taken at start.
 func snapshotOf(t *testing.T, a *fakeAWS, volumeID, id, start string, extra map[string]string) fakeSnapshot {
@@ -194,10 +202,8 @@ func TestAVolumeTheStateLostIsNamedWithItsImport(t *testing.T) {
 func TestAStateDeleteWithItsDependentsNamesEachImport(t *testing.T) {
 	cfg := testConfig(keyAmiArm64, "")
 	account := mustDeploy(t, cfg).next()
-	for _, key := range []string{typeVolume + "::x86-cache", typeAttachment + "::x86-cache-attachment", typeAttachment + "::x86-yocto-attachment",
-		typeEipAssoc + "::x86-address-association"} {
-		delete(account.state, key)
-	}
+	stateDelete(account, typeVolume+"::x86-cache", typeAttachment+"::x86-cache-attachment", typeAttachment+"::x86-yocto-attachment",
+		typeEipAssoc+"::x86-address-association")
 	d := deploy(t, account, "dev", true, cfg)
 	if d.err == nil {
 		t.Fatal("preview went on")
@@ -234,10 +240,8 @@ func TestAStateDeleteOfAnInstanceNamesItsImport(t *testing.T) {
 			if capacity == capacitySpot {
 				instanceID = instance.outputs["spotInstanceId"].StringValue()
 			}
-			for _, key := range []string{typ + "::x86-runner", typeAttachment + "::x86-cache-attachment", typeAttachment + "::x86-yocto-attachment",
-				typeEipAssoc + "::x86-address-association"} {
-				delete(account.state, key)
-			}
+			stateDelete(account, typ+"::x86-runner", typeAttachment+"::x86-cache-attachment", typeAttachment+"::x86-yocto-attachment",
+				typeEipAssoc+"::x86-address-association")
 			d := deploy(t, account, "dev", true, cfg)
 			if d.err == nil {
 				t.Fatal("preview went on")
@@ -271,9 +275,7 @@ func TestAStateDeleteOfAnInstanceNamesItsImport(t *testing.T) {
 func TestAFailedLeftoverLookupIsSaidWithTheProblems(t *testing.T) {
 	cfg := testConfig(keyAmiArm64, "")
 	account := mustDeploy(t, cfg).next()
-	delete(account.state, typeVolume+"::x86-cache")
-	delete(account.state, typeAttachment+"::x86-cache-attachment")
-	delete(account.state, typeAttachment+"::x86-yocto-attachment")
+	stateDelete(account, typeVolume+"::x86-cache", typeAttachment+"::x86-cache-attachment", typeAttachment+"::x86-yocto-attachment")
 	delete(account.state, typeEipAssoc+"::x86-address-association")
 	account.denied = map[string]string{"aws:ec2/getElasticIp:getElasticIp": "ec2:DescribeAddresses"}
 	d := deploy(t, account, "dev", true, cfg)

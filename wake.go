@@ -144,8 +144,9 @@ type wakeSettings struct {
 // makes it, with the instance the state holds for it when this update replaces that
 // (launchReason), so the old one is never started while it is being replaced.
 func newWakeSettings(cfg Config, p placement, state stackState) wakeSettings {
+	parameters := wakeParameterNames(cfg)
 	w := wakeSettings{StateID: cfg.StateID, Tags: map[string][]string{}, GitlabURL: cfg.Wake.GitlabURL,
-		WebhookTokenParameter: wakeParameterNames(cfg)["gitlab-webhook-token"], APITokenParameter: wakeParameterNames(cfg)["gitlab-api-token"]}
+		WebhookTokenParameter: parameters["gitlab-webhook-token"], APITokenParameter: parameters["gitlab-api-token"]}
 	for _, spec := range runnerSpecs(cfg) {
 		r := wakeRunner{Name: spec.physicalName(cfg), Arch: spec.arch, AMI: spec.ami, KeyName: keyPairName(cfg), Zone: p.Zone,
 			InstanceType: spec.instanceType, SubnetID: p.SubnetID, Spot: cfg.Capacity == capacitySpot, Profile: runnerRoleName(cfg), Replacing: []string{}}
@@ -172,10 +173,11 @@ type wakeFunction struct {
 // public URL and the idle-minutes parameter; nil without. The role may describe
 // instances, start this stack's (aws:ResourceTag/n3x:state-id), read the two token
 // parameters and write its own log group; nothing else.
-func newWakeFunction(ctx *pulumi.Context, cfg Config, settings wakeSettings, account *callerFacts, boundary string) (*wakeFunction, error) {
+func newWakeFunction(ctx *pulumi.Context, cfg Config, p placement, state stackState, account *callerFacts, boundary string) (*wakeFunction, error) {
 	if !cfg.Wake.Enabled {
 		return nil, nil
 	}
+	settings := newWakeSettings(cfg, p, state)
 	name := wakeName(cfg)
 	parameters := wakeParameterNames(cfg)
 	if _, err := ssm.NewParameter(ctx, "idle-minutes", &ssm.ParameterArgs{

@@ -40,15 +40,16 @@ busy() {
 	exit 0
 }
 
-# Jobs this GitLab Runner has, in any state but idle (gitlab_runner_jobs; its idle series
-# is always there, at 0), and the jobs it has taken since it started (gitlab_runner_jobs_total,
-# a counter: a job that began and ended between two looks moved it).
-runner=up
 # busy-at from before this boot's clock (an update in place, from a version that counted
 # wall-clock seconds) is no time since the boot: the idle time starts now.
 if [ -e "$state/busy-at" ] && [ "$(cat "$state/busy-at")" -gt "$now" ]; then
 	rm -f "$state/busy-at"
 fi
+
+# Jobs this GitLab Runner has, in any state but idle (gitlab_runner_jobs; its idle series
+# is always there, at 0), and the jobs it has taken since it started (gitlab_runner_jobs_total,
+# a counter: a job that began and ended between two looks moved it).
+runner=up
 if page=$(curl -fsS --max-time 10 "$metrics"); then
 	jobs=$(awk '/^gitlab_runner_jobs\{/ && !/state="idle"/ { n += $NF } END { print n + 0 }' <<<"$page")
 	taken=$(awk '/^gitlab_runner_jobs_total[{ ]/ { n += $NF } END { print n + 0 }' <<<"$page")

@@ -254,25 +254,22 @@ class Wake:
         this stack's as it is now configured, stopped by a user or themselves, with their
         data volumes attached."""
         wanted = {r["name"]: r for r in self.runners if r["arch"] in archs}
-        candidates, pages, token = [], [], None
+        candidates, token = [], None
         while True:  # by hand, not a paginator, so that each page's call fits the time left
             self.left("describing the runners", AWS_CALL_SECONDS)
             page = self.ec2.describe_instances(MaxResults=1000, **({"NextToken": token} if token else {}), Filters=[
                 {"Name": "tag:n3x:state-id", "Values": [self.state_id]},
                 {"Name": "instance-state-name", "Values": ["stopped"]},
             ])
-            pages.append(page)
-            token = page.get("NextToken")
-            if not token:
-                break
-        for page in pages:
             for reservation in page["Reservations"]:
                 for i in reservation["Instances"]:
                     name = {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("Name")
                     runner = wanted.get(name)
                     if runner and self.unchanged(i, runner) and self.stopped_by_user(i) and self.volumes_attached(i):
                         candidates.append((list(wanted).index(name), i["InstanceId"]))
-        return [iid for _, iid in sorted(candidates)]
+            token = page.get("NextToken")
+            if not token:
+                return [iid for _, iid in sorted(candidates)]
 
     @staticmethod
     def unchanged(instance, runner):

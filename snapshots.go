@@ -12,8 +12,8 @@ import (
 )
 
 // Snapshots keep the caches warm: Amazon Data Lifecycle Manager snapshots every data volume
-// daily, a volume that goes leaves a snapshot behind, and a new volume starts from the
-// newest snapshot of its kind.
+// daily, a volume that goes leaves a snapshot behind, and a new volume starts from its
+// runner's own newest snapshot, else the newest of its kind.
 
 // finalSnapshotTag marks the data volumes created with the provider's final_snapshot on,
 // for operators; the program reads the flag from the state. The flag cannot be added to an
@@ -271,8 +271,8 @@ func newSnapshotPolicy(ctx *pulumi.Context, cfg Config, account *callerFacts) er
 				RetainRule: &dlm.LifecyclePolicyPolicyDetailsScheduleRetainRuleArgs{
 					Interval: pulumi.Int(cfg.SnapshotRetention), IntervalUnit: pulumi.String("DAYS"),
 				},
-				// The volume's tags (Stack, Arch, Purpose, n3x:snapshots) are how a new volume
-				// finds the newest snapshot of its kind.
+				// The volume's tags (Stack, Arch, Purpose, n3x:snapshots, its Name) are how a
+				// new volume finds its runner's newest snapshot, or the newest of its kind.
 				CopyTags: pulumi.Bool(true),
 			}},
 		},

@@ -235,7 +235,7 @@ func architecture() diagram {
 		box{id: "parameters", x: 25, y: lower, w: 250, h: 72, fill: iamFill, stroke: iamStroke,
 			lines: []string{"SSM SecureString parameters", "under /n3x-runner/:", "gitlab-runner-token/<arch>", "cache-signing-key"}},
 		box{id: "snapshots", x: 295, y: upper, w: 270, h: 72, fill: storageFill, stroke: storageStroke,
-			lines: []string{"EBS snapshots of the data volumes", "a new volume starts from the", "newest snapshot of its kind; a", "volume that goes leaves a final one"}},
+			lines: []string{"EBS snapshots of the data volumes", "a new volume starts from its runner's", "newest, else the newest of its kind;", "a volume that goes leaves a final one"}},
 		box{id: "dlm", x: 295, y: lower, w: 270, h: 72, fill: storageFill, stroke: storageStroke,
 			lines: []string{"Data Lifecycle Manager policy", "daily at 03:00 UTC, kept", "n3x:snapshotRetentionDays (default 7)", "(0: no policy) · role n3x-snapshots"}},
 		box{id: "scheduler", x: 585, y: upper, w: 235, h: 72, fill: serviceFill, stroke: serviceStroke,
